@@ -1,0 +1,1 @@
+"""What every domain needs: settings, databases, Redis, errors, security, observability."""

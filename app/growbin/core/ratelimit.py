@@ -1,0 +1,37 @@
+"""Fixed-window counters in Redis, shared by every replica of a service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from growbin.core.redis import get_redis
+
+
+@dataclass(frozen=True)
+class WindowState:
+    count: int
+    retry_after_seconds: int
+
+
+async def hit(key: str, window_seconds: int) -> WindowState:
+    """Count one event in ``key``'s current window and return the count so far."""
+    redis = get_redis()
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.incr(key)
+        pipe.expire(key, window_seconds, nx=True)
+        pipe.ttl(key)
+        count, _, ttl = await pipe.execute()
+    return WindowState(count=int(count), retry_after_seconds=max(1, int(ttl)))
+
+
+async def peek(key: str) -> WindowState:
+    redis = get_redis()
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.get(key)
+        pipe.ttl(key)
+        count, ttl = await pipe.execute()
+    return WindowState(count=int(count or 0), retry_after_seconds=max(1, int(ttl)))
+
+
+async def clear(key: str) -> None:
+    await get_redis().delete(key)

@@ -1,0 +1,143 @@
+"""One settings model for every process, read from ``GROWBIN_*`` environment variables.
+
+Names follow docs/CONTRACTS.md. Outside development and test the model refuses insecure
+values (missing database passwords, missing signing keys) instead of starting half-secured.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from growbin.core.domains import DOMAINS
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    LOCAL = "local"
+    PRODUCTION = "production"
+
+
+class DomainDatabaseSettings(BaseModel):
+    """Database and owner role of one domain; name and user default to ``growbin_<domain>``."""
+
+    name: str | None = None
+    user: str | None = None
+    password: SecretStr | None = None
+
+
+class DatabaseSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=5432, ge=1, le=65535)
+    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = "prefer"
+    pool_size: int = Field(default=5, ge=1, le=100)
+    max_overflow: int = Field(default=5, ge=0, le=100)
+    auth: DomainDatabaseSettings = Field(default_factory=DomainDatabaseSettings)
+    users: DomainDatabaseSettings = Field(default_factory=DomainDatabaseSettings)
+    scans: DomainDatabaseSettings = Field(default_factory=DomainDatabaseSettings)
+    recycling: DomainDatabaseSettings = Field(default_factory=DomainDatabaseSettings)
+    locations: DomainDatabaseSettings = Field(default_factory=DomainDatabaseSettings)
+    chat: DomainDatabaseSettings = Field(default_factory=DomainDatabaseSettings)
+
+    @model_validator(mode="after")
+    def _default_names(self) -> DatabaseSettings:
+        for domain in DOMAINS:
+            section: DomainDatabaseSettings = getattr(self, domain)
+            section.name = section.name or f"growbin_{domain}"
+            section.user = section.user or f"growbin_{domain}"
+        return self
+
+    def for_domain(self, domain: str) -> DomainDatabaseSettings:
+        if domain not in DOMAINS:
+            raise ValueError(f"unknown domain {domain!r}; expected one of {', '.join(DOMAINS)}")
+        return getattr(self, domain)
+
+
+class RedisSettings(BaseModel):
+    url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+
+
+class BrokerSettings(BaseModel):
+    url: SecretStr = SecretStr("amqp://127.0.0.1:5672/growbin")
+
+
+class AuthSettings(BaseModel):
+    # PEM keys. Ed25519 (EdDSA) or RSA (RS256); the algorithm follows the key type.
+    jwt_private_key: SecretStr | None = None
+    jwt_public_key: str | None = None
+    issuer: str = "growbin-auth"
+    audience: str = "growbin"
+    access_token_ttl_seconds: int = Field(default=900, ge=30, le=3600)
+    refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=300, le=90 * 24 * 3600)
+    # Failed logins allowed per window before further attempts are refused.
+    login_max_failures_per_account: int = Field(default=5, ge=1)
+    login_max_attempts_per_client: int = Field(default=30, ge=1)
+    login_window_seconds: int = Field(default=300, ge=1)
+    password_min_length: int = Field(default=10, ge=8, le=128)
+
+
+class StorageSettings(BaseModel):
+    backend: Literal["s3", "filesystem"] = "filesystem"
+    bucket: str | None = None
+    endpoint_url: str | None = None
+    root: str = "/var/lib/growbin/objects"
+    public_base_url: str | None = None
+
+
+class LlmSettings(BaseModel):
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+    model: str = "gpt-4o-mini"
+
+
+class WorkerSettings(BaseModel):
+    wal_path: str = "/var/lib/growbin/worker-wal.sqlite3"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="GROWBIN_", env_nested_delimiter="__", extra="ignore", frozen=False
+    )
+
+    environment: Environment = Environment.DEVELOPMENT
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    broker: BrokerSettings = Field(default_factory=BrokerSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    llm: LlmSettings = Field(default_factory=LlmSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment is Environment.PRODUCTION
+
+    @property
+    def docs_enabled(self) -> bool:
+        return not self.is_production
+
+    # Database passwords are checked when a domain's engine is built (core.db): a service only
+    # receives the credentials of its own database.
+    @model_validator(mode="after")
+    def _refuse_insecure(self) -> Settings:
+        if self.environment in (Environment.DEVELOPMENT, Environment.TEST):
+            return self
+        problems = []
+        if self.auth.jwt_public_key is None:
+            problems.append("GROWBIN_AUTH__JWT_PUBLIC_KEY is required")
+        if self.is_production and self.database.sslmode in ("disable", "allow"):
+            problems.append("GROWBIN_DATABASE__SSLMODE must not be disable/allow in production")
+        if problems:
+            raise ValueError(f"insecure settings for {self.environment}: " + "; ".join(problems))
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
