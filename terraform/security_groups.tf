@@ -6,7 +6,7 @@
 #                 node_exporter from monitoring, SSH from admin_cidrs only
 #   control_plane 6443 from the VPC and admin_cidrs, etcd between control-plane nodes
 #   data_service  PostgreSQL/Redis/RabbitMQ only from the nodes, exporters only from
-#                 monitoring, monitoring UIs only from admin_cidrs
+#                 monitoring, Grafana only from admin_cidrs
 
 resource "aws_security_group" "alb" {
   name        = "${var.name}-alb"
@@ -180,16 +180,15 @@ resource "aws_vpc_security_group_ingress_rule" "data_service_exporter_from_monit
   to_port                      = each.value
 }
 
-resource "aws_vpc_security_group_ingress_rule" "monitoring_ui_from_admin" {
-  for_each = {
-    for pair in setproduct(var.admin_cidrs, [3000, 9090, 9093]) :
-    "${pair[0]}:${pair[1]}" => { cidr = pair[0], port = pair[1] }
-  }
+# Grafana is the operators' window; Prometheus and Alertmanager stay reachable only
+# through Grafana or an SSM port forward.
+resource "aws_vpc_security_group_ingress_rule" "grafana_from_admin" {
+  for_each = toset(var.admin_cidrs)
 
   security_group_id = aws_security_group.data_service["monitoring"].id
-  description       = "Grafana, Prometheus and Alertmanager from an operator network"
-  cidr_ipv4         = each.value.cidr
+  description       = "Grafana from an operator network"
+  cidr_ipv4         = each.value
   ip_protocol       = "tcp"
-  from_port         = each.value.port
-  to_port           = each.value.port
+  from_port         = 3000
+  to_port           = 3000
 }
