@@ -1,0 +1,40 @@
+# Growbin: `make up` brings the local platform up, `make test` runs every test.
+SHELL := /bin/bash
+VENV ?= $(CURDIR)/.venv
+export PATH := $(VENV)/bin:$(CURDIR)/.cache/bin:$(PATH)
+export ANSIBLE_FORCE_COLOR ?= 0
+export PY_COLORS ?= 0
+export MOLECULE_GLOB ?= molecule/*/molecule.yml
+
+.PHONY: bootstrap up down test lint unit molecule collection bench clean
+
+bootstrap: ## venv, Docker engine, node image, helm (cached)
+	@bash scripts/bootstrap.sh
+
+up: bootstrap ## start the 13 nodes + edge as containers and run site.yml on them
+	ansible-playbook -i inventories/local playbooks/local_nodes.yml
+	ansible-playbook -i inventories/local site.yml
+
+down: bootstrap ## remove the local node containers and their network
+	ansible-playbook -i inventories/local playbooks/local_nodes.yml -e local_nodes_state=absent
+
+test: bootstrap ## every test: lint, syntax, unit/integration, collection build, Molecule
+	@bash scripts/test.sh all
+
+lint: bootstrap
+	@bash scripts/test.sh lint
+
+unit: bootstrap
+	@bash scripts/test.sh pytest
+
+collection: bootstrap
+	@bash scripts/test.sh collection
+
+molecule: bootstrap
+	@bash scripts/test.sh molecule
+
+bench: bootstrap ## benchmarks (ratios against a baseline in the same run)
+	@bash bench/run.sh
+
+clean: down
+	rm -rf .cache build dist growbin-platform-*.tar.gz
