@@ -127,6 +127,12 @@ class UserDeletionConsumer:
                     await self.process_once()
             except asyncio.CancelledError:
                 raise
+            except ResponseError as exc:
+                # The stream or group vanished (Redis restarted without persistence, or was
+                # flushed): recreate it at once.
+                if "NOGROUP" not in str(exc):
+                    logger.exception("user deletion consumer for %s failed", self.domain)
+                    await asyncio.sleep(2)
             except (RedisError, OSError):
                 logger.warning("user deletion consumer for %s lost Redis; retrying", self.domain)
                 await asyncio.sleep(2)

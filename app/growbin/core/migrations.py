@@ -21,7 +21,12 @@ from growbin.core.settings import get_settings
 
 def migratable_domains() -> list[str]:
     """Domains that ship migrations (scans and chat arrive with their own issues)."""
-    return [d for d in DOMAINS if importlib.util.find_spec(f"growbin.{d}.migrations") is not None]
+    return [
+        domain
+        for domain in DOMAINS
+        if importlib.util.find_spec(f"growbin.{domain}") is not None
+        and importlib.util.find_spec(f"growbin.{domain}.migrations") is not None
+    ]
 
 
 def alembic_config(domain: str) -> Config:

@@ -102,7 +102,7 @@ def get_token_keys() -> TokenKeys:
         if get_settings().environment not in (Environment.DEVELOPMENT, Environment.TEST):
             raise RuntimeError("GROWBIN_AUTH__JWT_PUBLIC_KEY is required")
         # Development only: a per-process key, so tokens only work within this process (the
-        # all-in-one app). `growbin keys generate` prints a key pair for multi-process setups.
+        # all-in-one app). `growbin generate-keys` writes a key pair for multi-process setups.
         logger.warning("no JWT keys configured; using an ephemeral development key")
         private_pem = generate_private_key_pem()
     private_key = (

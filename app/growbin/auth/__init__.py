@@ -1,0 +1,1 @@
+"""auth: credentials, tokens, login rate limits, JWKS."""

@@ -1,0 +1,110 @@
+"""The ``growbin`` command: migrations, seed data, imports, keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import sys
+from pathlib import Path
+
+from growbin.core import migrations
+from growbin.core.db import close_databases
+from growbin.core.security import generate_private_key_pem, public_key_pem
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    domains = [args.domain] if args.domain else migrations.migratable_domains()
+    for domain in domains:
+        if args.downgrade:
+            print(f"{domain}: downgrade to {args.downgrade}")
+            migrations.downgrade(domain, args.downgrade)
+        else:
+            print(f"{domain}: upgrade to {args.revision}")
+            migrations.upgrade(domain, args.revision)
+    return 0
+
+
+async def _run_seed(domain: str) -> str:
+    # A domain seeds through `growbin.<domain>.seed:seed()`, returning a one-line summary.
+    try:
+        module = importlib.import_module(f"growbin.{domain}.seed")
+    except ModuleNotFoundError as exc:
+        raise SystemExit(f"domain {domain!r} has no seed data") from exc
+    try:
+        return await module.seed()
+    finally:
+        await close_databases()
+
+
+def _seed(args: argparse.Namespace) -> int:
+    for domain in args.domains:
+        print(f"{domain}: {asyncio.run(_run_seed(domain))}")
+    return 0
+
+
+def _import_locations(args: argparse.Namespace) -> int:
+    from growbin.locations.service import import_file
+
+    async def run() -> int:
+        try:
+            report = await import_file(Path(args.file), args.source)
+        finally:
+            await close_databases()
+        for row in report.rejected:
+            print(f"line {row.line}: rejected: {'; '.join(row.reasons)}", file=sys.stderr)
+        print(f"imported {report.accepted} rows, rejected {len(report.rejected)}")
+        return 1 if report.rejected and args.strict else 0
+
+    try:
+        return asyncio.run(run())
+    except (OSError, ValueError) as exc:
+        print(f"growbin import-locations: {exc}", file=sys.stderr)
+        return 2
+
+
+def _generate_keys(args: argparse.Namespace) -> int:
+    private = generate_private_key_pem()
+    Path(args.private_key).write_text(private)
+    Path(args.private_key).chmod(0o600)
+    Path(args.public_key).write_text(public_key_pem(private))
+    print(f"wrote Ed25519 key pair: {args.private_key} (0600), {args.public_key}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="growbin", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("--domain", choices=migrations.migratable_domains())
+    migrate.add_argument("--revision", default="head", help="target revision (default: head)")
+    migrate.add_argument("--downgrade", metavar="REVISION", help="downgrade to REVISION instead")
+    migrate.set_defaults(handler=_migrate)
+
+    seed = commands.add_parser("seed", help="load a domain's bundled data")
+    seed.add_argument("domains", nargs="+", metavar="DOMAIN", help="e.g. recycling locations")
+    seed.set_defaults(handler=_seed)
+
+    imports = commands.add_parser("import-locations", help="import drop-off points from CSV")
+    imports.add_argument("file")
+    imports.add_argument(
+        "--source", help="source label stored with each point (default: file name)"
+    )
+    imports.add_argument("--strict", action="store_true", help="exit 1 if any row was rejected")
+    imports.set_defaults(handler=_import_locations)
+
+    keys = commands.add_parser("generate-keys", help="write an Ed25519 JWT signing key pair")
+    keys.add_argument("--private-key", required=True)
+    keys.add_argument("--public-key", required=True)
+    keys.set_defaults(handler=_generate_keys)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

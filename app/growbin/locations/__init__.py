@@ -1,0 +1,1 @@
+"""locations: drop-off points in PostGIS, nearby search, CSV import."""

@@ -1,0 +1,1 @@
+"""``growbin.services.<domain>:app`` per API node, ``all:app`` in development."""

@@ -1,0 +1,1 @@
+"""users: profile, per-user statistics, account deletion across every domain."""

@@ -1,0 +1,211 @@
+"""Fixtures for the application tests: real PostgreSQL + PostGIS and Redis.
+
+The services come from scripts/test-services.sh, which writes .cache/test-services.env. Each
+test session creates its own databases (growbin_test_<domain>), migrates them, and every test
+starts from empty user-data tables and an empty Redis database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES_ENV = ROOT / ".cache" / "test-services.env"
+TEST_DATABASE_PREFIX = "growbin_test_"
+# Redis database 1: never the one a developer's local stack uses (0).
+TEST_REDIS_DB = 1
+# Domains whose tables hold per-test data and are emptied between tests (reference data such
+# as the recycling knowledge base stays loaded for the whole session).
+ISOLATED_DOMAINS = ("auth", "users", "locations")
+
+
+def _read_services_env() -> dict[str, str]:
+    if not SERVICES_ENV.is_file():
+        raise pytest.UsageError(
+            f"{SERVICES_ENV} is missing: run scripts/test-services.sh (as root) first; it "
+            "starts PostgreSQL/PostGIS, Redis and RabbitMQ for the tests."
+        )
+    values = {}
+    for line in SERVICES_ENV.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            values[key.strip()] = value.strip()
+    return values
+
+
+SERVICES = _read_services_env()
+
+
+def _configure_environment() -> None:
+    # Settings are read from the environment once; set everything before growbin is imported.
+    from growbin.core.security import generate_private_key_pem, public_key_pem
+
+    private_key = generate_private_key_pem()
+    env = {
+        "GROWBIN_ENVIRONMENT": "test",
+        "GROWBIN_LOG_LEVEL": "WARNING",
+        "GROWBIN_DATABASE__HOST": SERVICES["GROWBIN_TEST_PG_HOST"],
+        "GROWBIN_DATABASE__PORT": SERVICES["GROWBIN_TEST_PG_PORT"],
+        "GROWBIN_DATABASE__SSLMODE": "disable",
+        "GROWBIN_REDIS__URL": SERVICES["GROWBIN_TEST_REDIS_URL"].rsplit("/", 1)[0]
+        + f"/{TEST_REDIS_DB}",
+        "GROWBIN_BROKER__URL": SERVICES["GROWBIN_TEST_BROKER_URL"],
+        "GROWBIN_AUTH__JWT_PRIVATE_KEY": private_key,
+        "GROWBIN_AUTH__JWT_PUBLIC_KEY": public_key_pem(private_key),
+    }
+    from growbin.core.domains import DOMAINS
+
+    for domain in DOMAINS:
+        prefix = f"GROWBIN_DATABASE__{domain.upper()}__"
+        env[prefix + "NAME"] = TEST_DATABASE_PREFIX + domain
+        env[prefix + "USER"] = SERVICES["GROWBIN_TEST_PG_USER"]
+        env[prefix + "PASSWORD"] = SERVICES["GROWBIN_TEST_PASSWORD"]
+    os.environ.update(env)
+
+
+_configure_environment()
+
+from growbin.core import migrations  # noqa: E402
+from growbin.core.app import create_app, load_domain  # noqa: E402
+from growbin.core.db import get_databases  # noqa: E402
+from growbin.core.redis import get_redis  # noqa: E402
+
+
+async def _admin_connection() -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(
+            host=SERVICES["GROWBIN_TEST_PG_HOST"],
+            port=int(SERVICES["GROWBIN_TEST_PG_PORT"]),
+            user=SERVICES["GROWBIN_TEST_PG_USER"],
+            password=SERVICES["GROWBIN_TEST_PASSWORD"],
+            database="postgres",
+            timeout=5,
+        )
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.fail(
+            f"PostgreSQL from {SERVICES_ENV} does not answer ({exc}); run scripts/test-services.sh",
+            pytrace=False,
+        )
+
+
+@pytest.fixture(scope="session")
+async def migrated_databases() -> list[str]:
+    domains = migrations.migratable_domains()
+    admin = await _admin_connection()
+    try:
+        for domain in domains:
+            name = TEST_DATABASE_PREFIX + domain
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    for domain in domains:
+        # Alembic runs its own event loop; keep it off the test loop.
+        await asyncio.to_thread(migrations.upgrade, domain)
+    return domains
+
+
+@pytest.fixture(scope="session")
+async def redis_ready() -> None:
+    try:
+        await get_redis().ping()
+    except Exception as exc:
+        pytest.fail(
+            f"Redis from {SERVICES_ENV} does not answer ({exc}); run scripts/test-services.sh",
+            pytrace=False,
+        )
+
+
+async def _truncate(domain: str) -> None:
+    async with get_databases().engine(domain).begin() as connection:
+        tables = await connection.exec_driver_sql(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename NOT IN ('alembic_version', 'spatial_ref_sys')"
+        )
+        names = ", ".join(f'"{row[0]}"' for row in tables)
+        if names:
+            await connection.exec_driver_sql(f"TRUNCATE {names} CASCADE")
+
+
+@pytest.fixture(autouse=True)
+async def isolated_state(migrated_databases: list[str], redis_ready: None) -> AsyncIterator[None]:
+    await get_redis().flushdb()
+    for domain in ISOLATED_DOMAINS:
+        await _truncate(domain)
+    yield
+
+
+@pytest.fixture(scope="session")
+async def app(migrated_databases: list[str]):
+    application = create_app(
+        [load_domain(name) for name in ("auth", "users", "locations")], service="test"
+    )
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+_client_addresses = (f"10.0.{n // 250}.{n % 250 + 1}" for n in itertools.count())
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:
+    # A distinct client address per test keeps the per-address login limit per test.
+    transport = httpx.ASGITransport(app=app, client=(next(_client_addresses), 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict:
+    """The one error shape, with the expected status (and code)."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}, body
+    error = body["error"]
+    assert set(error) == {"code", "message", "details", "request_id"}, error
+    assert error["request_id"] == response.headers["x-request-id"]
+    if code is not None:
+        assert error["code"] == code, error
+    return error
+
+
+class Account:
+    def __init__(self, email: str, password: str, tokens: dict) -> None:
+        self.email = email
+        self.password = password
+        self.tokens = tokens
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens['access_token']}"}
+
+    @property
+    def user_id(self) -> uuid.UUID:
+        import jwt
+
+        return uuid.UUID(
+            jwt.decode(self.tokens["access_token"], options={"verify_signature": False})["sub"]
+        )
+
+
+@pytest.fixture
+def make_account(client: httpx.AsyncClient) -> Callable[..., Awaitable[Account]]:
+    async def factory(email: str | None = None, password: str = "Recycle-2026-ok") -> Account:
+        email = email or f"user-{uuid.uuid4().hex[:10]}@example.org"
+        signup = await client.post(
+            "/api/v1/auth/signup", json={"email": email, "password": password}
+        )
+        assert signup.status_code == 201, signup.text
+        login = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
+        assert login.status_code == 200, login.text
+        return Account(email, password, login.json())
+
+    return factory
