@@ -87,7 +87,15 @@ def compare_with_node_map(
         for output_key, map_key in pairs:
             built, wanted = nodes[name][output_key], expected[name].get(map_key)
             if built != wanted:
-                errors.append(f"{name}: Terraform built {output_key} {built}, node map says {wanted}")
+                errors.append(
+                    f"{name}: Terraform built {output_key} {built}, node map says {wanted}"
+                )
+    by_address: dict[str, list[str]] = {}
+    for name, node in nodes.items():
+        by_address.setdefault(node["private_ip"], []).append(name)
+    for address, names in sorted(by_address.items()):
+        if len(names) > 1:
+            errors.append(f"{', '.join(sorted(names))} share the private address {address}")
     if errors:
         raise InventoryError(
             "Terraform state and node map disagree (run `terraform apply` again?):\n  "
@@ -120,7 +128,9 @@ def build_inventory(
         if not region:
             raise InventoryError("--connect-via ssm needs the `region` output")
         proxy = SSM_PROXY_COMMAND.format(region=region)
-        inventory["all"]["vars"] = {"ansible_ssh_common_args": f"-o ProxyCommand={shlex.quote(proxy)}"}
+        inventory["all"]["vars"] = {
+            "ansible_ssh_common_args": f"-o ProxyCommand={shlex.quote(proxy)}"
+        }
     return inventory
 
 
@@ -131,7 +141,7 @@ def render(inventory: dict[str, Any], source: str) -> str:
         "# Groups, roles, taints and instance types come from 00-node_map.yml (the node map);\n"
         "# this file adds only how to reach each host and its addresses.\n"
     )
-    body = yaml.safe_dump(inventory, sort_keys=False, default_flow_style=False, width=200)
+    body = yaml.safe_dump(inventory, sort_keys=False, default_flow_style=False, width=100)
     return header + body
 
 

@@ -195,9 +195,7 @@ def test_cdn_certificate_comes_from_us_east_1_through_the_aliased_provider(root)
     providers = tfcheck.parse_file(TERRAFORM / "providers.tf")["provider"]
     regions = {b["aws"].get("alias"): b["aws"]["region"] for b in providers}
     assert regions == {None: "${var.region}", "us_east_1": "us-east-1"}
-    assert root.module_calls["module.cdn_certificate"]["providers"] == {
-        "aws": "${aws.us_east_1}"
-    }
+    assert root.module_calls["module.cdn_certificate"]["providers"] == {"aws": "${aws.us_east_1}"}
     for call in ("module.certificate", "module.cdn_certificate"):
         body = root.module_calls[call]
         assert body["domain_name"] == "${var.domain_name}"
@@ -219,7 +217,8 @@ def _policy_statements(root, name):
 
 def test_iam_least_privilege(root):
     policies = {
-        address.split(".")[1]: body for address, body in root.resources.items()
+        address.split(".")[1]: body
+        for address, body in root.resources.items()
         if address.startswith("aws_iam_role_policy.")
     }
     roles = {name: body["role"] for name, body in policies.items()}

@@ -198,9 +198,7 @@ def check_references(module: Module, resource_prefixes: tuple[str, ...] | None =
                     problems.append(f"{name}: {owner} uses undefined local.{local_name}")
             for data_type, data_name in _DATA_REF.findall(text):
                 if f"data.{data_type}.{data_name}" not in module.data_sources:
-                    problems.append(
-                        f"{name}: {owner} uses undefined data.{data_type}.{data_name}"
-                    )
+                    problems.append(f"{name}: {owner} uses undefined data.{data_type}.{data_name}")
             for resource_type, resource_name in resource_ref.findall(text):
                 if f"{resource_type}.{resource_name}" not in module.resources:
                     problems.append(
@@ -209,12 +207,15 @@ def check_references(module: Module, resource_prefixes: tuple[str, ...] | None =
             for call, output in _MODULE_REF.findall(text):
                 if call not in called_outputs:
                     problems.append(f"{name}: {owner} uses undefined module.{call}")
-                elif output and called_outputs[call] is not None:
-                    if output not in called_outputs[call]:
-                        problems.append(
-                            f"{name}: {owner} uses module.{call}.{output}, "
-                            f"which that module does not output"
-                        )
+                elif (
+                    output
+                    and called_outputs[call] is not None
+                    and output not in called_outputs[call]
+                ):
+                    problems.append(
+                        f"{name}: {owner} uses module.{call}.{output}, "
+                        "which that module does not output"
+                    )
             for relative in _PATH_MODULE_FILE.findall(text):
                 if not (module.directory / relative).is_file():
                     problems.append(f"{name}: {owner} reads missing file {relative}")
@@ -421,9 +422,7 @@ def _covers(rule: IngressRule, port: int) -> bool:
     return rule.from_port <= port <= rule.to_port
 
 
-def check_internet_exposure(
-    module: Module, allowed: dict[str, set[int]]
-) -> list[str]:
+def check_internet_exposure(module: Module, allowed: dict[str, set[int]]) -> list[str]:
     """No ingress rule is open to the internet except `allowed` (group address -> ports).
 
     A CIDR that comes from a variable is accepted only if that variable has a validation
@@ -439,8 +438,10 @@ def check_internet_exposure(
         if "${" not in rule.cidr:
             if rule.cidr in _WORLD_CIDRS:
                 ports = allowed.get(rule.security_group, set())
-                if rule.from_port is None or rule.from_port != rule.to_port or (
-                    rule.from_port not in ports
+                if (
+                    rule.from_port is None
+                    or rule.from_port != rule.to_port
+                    or (rule.from_port not in ports)
                 ):
                     problems.append(
                         f"{rule.address}: {rule.cidr} may reach {rule.security_group} "
@@ -485,7 +486,9 @@ def rules_reaching(module: Module, port: int, protocol: str = "tcp") -> list[Ing
 def _attached(module: Module, resource_type: str, bucket: str) -> list[dict[str, Any]]:
     target = f"${{{bucket}.id}}"
     return [
-        body for body in module.resources_of_type(resource_type).values() if body.get("bucket") == target
+        body
+        for body in module.resources_of_type(resource_type).values()
+        if body.get("bucket") == target
     ]
 
 
@@ -506,11 +509,20 @@ def check_private_bucket(module: Module, bucket: str) -> list[str]:
         if body.get("acl") != "private":
             problems.append(f"{bucket}: aws_s3_bucket_acl grants {body.get('acl')}")
     blocks = _attached(module, "aws_s3_bucket_public_access_block", bucket)
-    flags = ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+    flags = (
+        "block_public_acls",
+        "block_public_policy",
+        "ignore_public_acls",
+        "restrict_public_buckets",
+    )
     if not blocks:
         problems.append(f"{bucket}: no public access block")
     for body in blocks:
-        problems += [f"{bucket}: public access block {f} is not true" for f in flags if body.get(f) is not True]
+        problems += [
+            f"{bucket}: public access block {f} is not true"
+            for f in flags
+            if body.get(f) is not True
+        ]
     encryption = _attached(module, "aws_s3_bucket_server_side_encryption_configuration", bucket)
     algorithms = [
         _first(_first(body.get("rule")).get("apply_server_side_encryption_by_default")).get(
@@ -521,7 +533,9 @@ def check_private_bucket(module: Module, bucket: str) -> list[str]:
     if not any(a in ("AES256", "aws:kms", "aws:kms:dsse") for a in algorithms):
         problems.append(f"{bucket}: no default encryption")
     versioning = _attached(module, "aws_s3_bucket_versioning", bucket)
-    if not any(_first(v.get("versioning_configuration")).get("status") == "Enabled" for v in versioning):
+    if not any(
+        _first(v.get("versioning_configuration")).get("status") == "Enabled" for v in versioning
+    ):
         problems.append(f"{bucket}: versioning is not enabled")
     problems += _check_policy_documents(module, bucket)
     return problems
