@@ -39,7 +39,7 @@ resource "aws_instance" "node" {
   instance_type        = each.value.instance_type
   subnet_id            = aws_subnet.private[local.node_availability_zone[each.key]].id
   iam_instance_profile = aws_iam_instance_profile.node[local.node_iam_class[each.key]].name
-  key_name             = var.admin_ssh_public_key == null ? null : aws_key_pair.admin[0].key_name
+  key_name             = one(aws_key_pair.admin[*].key_name)
 
   vpc_security_group_ids = concat([aws_security_group.node.id], local.node_extra_security_groups[each.key])
 
