@@ -85,17 +85,24 @@ class Catalog(_Strict):
     @model_validator(mode="after")
     def _check_references(self) -> Catalog:
         problems: list[str] = []
-        category_slugs = _duplicates_reported([c.slug for c in self.categories], "category", problems)
+        category_slugs = _duplicates_reported(
+            [c.slug for c in self.categories], "category", problems
+        )
         _duplicates_reported([i.slug for i in self.items], "item", problems)
+        defined: set[str] = set()
         for category in self.categories:
-            if category.parent is not None and category.parent not in category_slugs:
-                problems.append(f"category {category.slug}: unknown parent {category.parent}")
+            # Parents come first so the loader can resolve them in one pass.
+            if category.parent is not None and category.parent not in defined:
+                problems.append(
+                    f"category {category.slug}: parent {category.parent} is unknown or "
+                    "defined after it"
+                )
+            defined.add(category.slug)
             for rule in category.not_accepted:
                 if rule.instead not in category_slugs:
                     problems.append(
                         f"category {category.slug}: not_accepted points to unknown {rule.instead}"
                     )
-        problems.extend(_parent_cycles(self.categories))
         for item in self.items:
             if item.category not in category_slugs:
                 problems.append(f"item {item.slug}: unknown category {item.category}")
@@ -118,21 +125,6 @@ def _duplicates_reported(slugs: list[str], kind: str, problems: list[str]) -> se
             problems.append(f"duplicate {kind} slug {slug}")
         seen.add(slug)
     return seen
-
-
-def _parent_cycles(categories: list[CategorySpec]) -> list[str]:
-    parents = {c.slug: c.parent for c in categories}
-    problems = []
-    for slug in parents:
-        visited = {slug}
-        current = parents.get(slug)
-        while current is not None:
-            if current in visited:
-                problems.append(f"category {slug}: parent chain loops through {current}")
-                break
-            visited.add(current)
-            current = parents.get(current)
-    return problems
 
 
 def data_dir() -> Traversable:

@@ -1,0 +1,95 @@
+"""Tables of the recycling database: the knowledge base as loaded from ``data/``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ARRAY,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from growbin.core.db import new_metadata
+
+
+class Base(DeclarativeBase):
+    metadata = new_metadata()
+
+
+class Category(Base):
+    __tablename__ = "recycling_categories"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("recycling_categories.id", ondelete="CASCADE")
+    )
+    position: Mapped[int] = mapped_column(SmallInteger)
+    name_ko: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100))
+    aliases: Mapped[list[str]] = mapped_column(ARRAY(String(80)))
+    summary_ko: Mapped[str] = mapped_column(Text)
+    summary_en: Mapped[str] = mapped_column(Text)
+    # Lists of {ko, en} (and for not_accepted {what, why, instead}) exactly as authored.
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    not_accepted: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    notes: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+
+
+class Item(Base):
+    __tablename__ = "recycling_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    category_id: Mapped[int] = mapped_column(
+        ForeignKey("recycling_categories.id", ondelete="CASCADE"), index=True
+    )
+    name_ko: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100))
+    aliases: Mapped[list[str]] = mapped_column(ARRAY(String(80)))
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+
+
+class SearchTerm(Base):
+    """Every name and alias of an item, with its search key (see ``normalize``)."""
+
+    __tablename__ = "recycling_search_terms"
+    __table_args__ = (
+        Index(
+            "ix_recycling_search_terms_key_trgm",
+            "key",
+            postgresql_using="gin",
+            postgresql_ops={"key": "gin_trgm_ops"},
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("recycling_items.id", ondelete="CASCADE"), index=True
+    )
+    term: Mapped[str] = mapped_column(String(100))
+    key: Mapped[str] = mapped_column(String(300))
+
+
+class CatalogState(Base):
+    """One row: which catalog version is loaded (the seed skips an identical catalog)."""
+
+    __tablename__ = "recycling_catalog_state"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    category_count: Mapped[int] = mapped_column(Integer)
+    item_count: Mapped[int] = mapped_column(Integer)
+    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,0 +1,171 @@
+"""Recycling rules: category and item lookups, cached search, the catalog reload."""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from growbin.core.errors import InvalidRequest, NotFound
+from growbin.recycling import cache, repository
+from growbin.recycling.catalog import Catalog
+from growbin.recycling.models import Category
+from growbin.recycling.normalize import search_key
+from growbin.recycling.schemas import (
+    CategoryDetail,
+    CategoryList,
+    CategoryRef,
+    CategorySummary,
+    ItemDetail,
+    ItemRef,
+    LocalizedText,
+    NotAcceptedRule,
+    SearchHit,
+    SearchResult,
+)
+
+log = logging.getLogger(__name__)
+
+
+class CacheOutcome(StrEnum):
+    HIT = "hit"
+    MISS = "miss"
+    # Redis did not answer; the result came straight from PostgreSQL.
+    UNAVAILABLE = "unavailable"
+
+
+def _ref(category: Category) -> CategoryRef:
+    return CategoryRef(
+        slug=category.slug, name=LocalizedText(ko=category.name_ko, en=category.name_en)
+    )
+
+
+async def list_categories(session: AsyncSession) -> CategoryList:
+    rows = await repository.categories(session)
+    return CategoryList(
+        items=[
+            CategorySummary(
+                slug=row["slug"],
+                parent=row["parent"],
+                name=LocalizedText(ko=row["name_ko"], en=row["name_en"]),
+                summary=LocalizedText(ko=row["summary_ko"], en=row["summary_en"]),
+                item_count=row["item_count"],
+            )
+            for row in rows
+        ]
+    )
+
+
+async def category_detail(session: AsyncSession, slug: str) -> CategoryDetail:
+    category = await repository.category(session, slug)
+    if category is None:
+        raise NotFound(f"No recycling category {slug!r}.")
+    parent = (
+        await repository.category_by_id(session, category.parent_id)
+        if category.parent_id is not None
+        else None
+    )
+    return CategoryDetail(
+        slug=category.slug,
+        name=LocalizedText(ko=category.name_ko, en=category.name_en),
+        parent=_ref(parent) if parent else None,
+        aliases=category.aliases,
+        summary=LocalizedText(ko=category.summary_ko, en=category.summary_en),
+        steps=[LocalizedText(**step) for step in category.steps],
+        not_accepted=[NotAcceptedRule(**rule) for rule in category.not_accepted],
+        notes=[LocalizedText(**note) for note in category.notes],
+        subcategories=[_ref(child) for child in await repository.children(session, category.id)],
+        items=[
+            ItemRef(slug=item.slug, name=LocalizedText(ko=item.name_ko, en=item.name_en))
+            for item in await repository.items_in(session, category.id)
+        ],
+    )
+
+
+async def item_detail(session: AsyncSession, slug: str) -> ItemDetail:
+    item = await repository.item(session, slug)
+    if item is None:
+        raise NotFound(f"No recycling item {slug!r}.")
+    category = await repository.category_by_id(session, item.category_id)
+    assert category is not None  # enforced by the foreign key
+    return ItemDetail(
+        slug=item.slug,
+        name=LocalizedText(ko=item.name_ko, en=item.name_en),
+        aliases=item.aliases,
+        category=_ref(category),
+        steps=[LocalizedText(**step) for step in item.steps],
+        category_steps=[LocalizedText(**step) for step in category.steps],
+    )
+
+
+async def _search_database(session: AsyncSession, query: str, key: str, limit: int) -> SearchResult:
+    rows = await repository.search(session, key, limit)
+    return SearchResult(
+        query=query,
+        items=[
+            SearchHit(
+                slug=row["slug"],
+                name=LocalizedText(ko=row["name_ko"], en=row["name_en"]),
+                category=CategoryRef(
+                    slug=row["category_slug"],
+                    name=LocalizedText(ko=row["category_name_ko"], en=row["category_name_en"]),
+                ),
+                matched_term=row["matched_term"],
+                score=row["score"],
+            )
+            for row in rows
+        ],
+    )
+
+
+async def search(
+    session: AsyncSession, redis: Redis, query: str, limit: int
+) -> tuple[SearchResult, CacheOutcome]:
+    """Items whose names or aliases resemble ``query``, most relevant first.
+
+    Results are cached per search key, so spelling and spacing variants that normalise to the
+    same key share one entry. Redis being down slows search down but does not break it.
+    """
+    key = search_key(query)
+    if not key:
+        raise InvalidRequest(
+            "The query has no letters or digits to search for.", details={"q": query}
+        )
+    try:
+        generation, cached = await cache.get_search(redis, key, limit)
+    except RedisError as exc:
+        log.warning("recycling search cache unavailable: %s", exc)
+        cache.SEARCH_CACHE.labels(CacheOutcome.UNAVAILABLE).inc()
+        return await _search_database(session, query, key, limit), CacheOutcome.UNAVAILABLE
+    if cached is not None:
+        cache.SEARCH_CACHE.labels(CacheOutcome.HIT).inc()
+        # The cached body answered another spelling of the same key: echo this one.
+        return cached.model_copy(update={"query": query}), CacheOutcome.HIT
+    result = await _search_database(session, query, key, limit)
+    cache.SEARCH_CACHE.labels(CacheOutcome.MISS).inc()
+    try:
+        await cache.put_search(redis, generation, key, limit, result)
+    except RedisError as exc:
+        log.warning("recycling search result not cached: %s", exc)
+    return result, CacheOutcome.MISS
+
+
+async def reload_catalog(
+    session: AsyncSession, redis: Redis, catalog: Catalog, *, force: bool = False
+) -> bool:
+    """Load ``catalog`` unless the same version is loaded; True if it was (re)loaded.
+
+    The cache generation moves after the commit, so no request can cache results of the new
+    generation computed from the old catalog. It moves even when the catalog was unchanged:
+    a previous seed may have committed and then failed to reach Redis.
+    """
+    digest = catalog.digest()
+    loaded = force or await repository.loaded_digest(session) != digest
+    if loaded:
+        await repository.replace_catalog(session, catalog, digest)
+        await session.commit()
+    await cache.invalidate(redis)
+    return loaded
