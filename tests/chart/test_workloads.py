@@ -1,0 +1,420 @@
+"""Pods: placement on the node map, security, probes, resources, labels, hooks, secrets."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from .conftest import RELEASE, Rendered, node_map, render
+
+ROLE_LABEL = "growbin.app/role"
+API_DOMAINS = ("auth", "users", "scans", "recycling", "locations", "chat")
+WORKER_QUEUES = ("storage", "ai")
+COMMON_LABELS = (
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/component",
+    "app.kubernetes.io/part-of",
+    "app.kubernetes.io/version",
+    "app.kubernetes.io/managed-by",
+    "helm.sh/chart",
+)
+SELECTOR_KEYS = {
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/component",
+}
+
+# Node capacity (2 vCPU on every t3 size) and what is not ours to use on each node:
+# kubelet + containerd + OS (~300 MiB, ~100m), calico-node (~150 MiB, 250m request),
+# kube-proxy (~30 MiB). Infra nodes also carry their natively-run service.
+INSTANCE_CAPACITY = {  # type -> (millicores, MiB)
+    "t3.micro": (2000, 1024),
+    "t3.small": (2000, 2048),
+    "t3.medium": (2000, 4096),
+    "t3.large": (2000, 8192),
+}
+NODE_OVERHEAD = (350, 480)
+NATIVE_SERVICE_MEMORY = {
+    "infra-postgresql": 2560,
+    "infra-redis": 1024,
+    "infra-rabbitmq": 1024,
+    "infra-monitoring": 4096,
+}
+
+
+def cpu_millicores(quantity: str | int | float) -> int:
+    text = str(quantity)
+    return int(text[:-1]) if text.endswith("m") else int(float(text) * 1000)
+
+
+def memory_mib(quantity: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)(Ki|Mi|Gi)", quantity).groups()
+    return {"Ki": int(number) // 1024, "Mi": int(number), "Gi": int(number) * 1024}[unit]
+
+
+def containers(template: dict) -> list[dict]:
+    return template["spec"]["containers"]
+
+
+def env_of(container: dict) -> dict[str, dict]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def test_every_pod_is_pinned_to_a_node_map_role_with_exact_tolerations(
+    rendered: Rendered,
+) -> None:
+    roles = node_map()
+    workloads = rendered.pod_templates()
+    assert workloads
+    for owner, template in workloads:
+        spec = template["spec"]
+        name = owner["metadata"]["name"]
+        assert set(spec["nodeSelector"]) == {ROLE_LABEL}, name
+        role = spec["nodeSelector"][ROLE_LABEL]
+        assert role in roles, f"{name}: role {role} is not in the node map"
+        expected = [
+            {"key": t["key"], "operator": "Equal", "value": t["value"], "effect": t["effect"]}
+            for t in roles[role]["taints"]
+        ]
+        assert spec.get("tolerations", []) == expected, name
+
+
+def test_production_migrations_tolerate_the_postgresql_node() -> None:
+    job = render("production").get("Job", f"{RELEASE}-migrations")
+    spec = job["spec"]["template"]["spec"]
+    assert spec["nodeSelector"] == {ROLE_LABEL: "infra-postgresql"}
+    assert spec["tolerations"] == [
+        {"key": "dedicated", "operator": "Equal", "value": "postgresql", "effect": "NoSchedule"}
+    ]
+
+
+def test_api_and_worker_pods_land_on_their_own_nodes() -> None:
+    rendered = render("default")
+    expected = {
+        "auth": "api-auth",
+        "users": "api-userinfo",
+        "scans": "api-waste",
+        "recycling": "api-recycle-info",
+        "locations": "api-location",
+        "chat": "api-chat-llm",
+        "worker-storage": "worker-storage",
+        "worker-ai": "worker-ai",
+    }
+    for suffix, role in expected.items():
+        deployment = rendered.get("Deployment", f"{RELEASE}-{suffix}")
+        assert deployment["spec"]["template"]["spec"]["nodeSelector"] == {ROLE_LABEL: role}
+
+
+def test_pods_run_as_non_root_with_read_only_root_and_no_capabilities(
+    rendered: Rendered,
+) -> None:
+    for owner, template in rendered.pod_templates():
+        name = owner["metadata"]["name"]
+        pod = template["spec"]
+        assert pod["automountServiceAccountToken"] is False, name
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["runAsUser"] > 0, name
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        for container in containers(template):
+            ctx = container["securityContext"]
+            assert ctx["runAsNonRoot"] is True, name
+            assert ctx["allowPrivilegeEscalation"] is False, name
+            assert ctx["readOnlyRootFilesystem"] is True, name
+            assert ctx["capabilities"] == {"drop": ["ALL"]}, name
+            assert ctx["seccompProfile"] == {"type": "RuntimeDefault"}, name
+            mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+            assert mounts.get("/tmp") == "tmp", f"{name}: read-only root needs a writable /tmp"
+
+
+def test_workers_have_a_writable_wal_volume_matching_the_setting(rendered: Rendered) -> None:
+    for deployment in rendered.of_kind("Deployment"):
+        container = containers(deployment["spec"]["template"])[0]
+        if container["args"][0] != "worker":
+            continue
+        wal_path = env_of(container)["GROWBIN_WORKER__WAL_PATH"]["value"]
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        assert wal_path.startswith(mounts["wal"] + "/")
+
+
+def test_production_storage_wal_survives_pod_replacement() -> None:
+    deployment = render("production").get("Deployment", f"{RELEASE}-worker-storage")
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["wal"]["hostPath"] == {
+        "path": "/var/lib/growbin/wal",
+        "type": "DirectoryOrCreate",
+    }
+
+
+def test_api_probes_use_health_and_ready(rendered: Rendered) -> None:
+    apis = [
+        d
+        for d in rendered.of_kind("Deployment")
+        if d["metadata"]["labels"].get("growbin.app/tier") == "api"
+    ]
+    assert apis
+    for deployment in apis:
+        container = containers(deployment["spec"]["template"])[0]
+        assert {"name": "http", "containerPort": 8000, "protocol": "TCP"} in container["ports"]
+        assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+        assert container["startupProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+        assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
+
+
+def test_workers_probe_and_shut_down_gracefully(rendered: Rendered) -> None:
+    workers = [
+        d
+        for d in rendered.of_kind("Deployment")
+        if d["metadata"]["labels"].get("growbin.app/tier") == "worker"
+    ]
+    for deployment in workers:
+        pod = deployment["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        assert container["livenessProbe"]["exec"]["command"] == ["growbin-healthcheck"]
+        assert container["startupProbe"]["exec"]["command"] == ["growbin-healthcheck"]
+        assert pod["terminationGracePeriodSeconds"] >= 60
+
+
+def test_entry_points_are_chosen_by_arguments() -> None:
+    rendered = render("default")
+    for domain in API_DOMAINS:
+        container = containers(
+            rendered.get("Deployment", f"{RELEASE}-{domain}")["spec"]["template"]
+        )[0]
+        assert container["args"] == ["api", domain]
+    for queue in WORKER_QUEUES:
+        container = containers(
+            rendered.get("Deployment", f"{RELEASE}-worker-{queue}")["spec"]["template"]
+        )[0]
+        assert container["args"][:2] == ["worker", queue]
+    job = rendered.get("Job", f"{RELEASE}-migrations")
+    assert containers(job["spec"]["template"])[0]["args"] == ["migrate"]
+
+
+def test_every_container_has_requests_and_limits(rendered: Rendered) -> None:
+    for owner, template in rendered.pod_templates():
+        for container in containers(template):
+            resources = container["resources"]
+            name = owner["metadata"]["name"]
+            for section in ("requests", "limits"):
+                assert set(resources[section]) == {"cpu", "memory"}, name
+            assert cpu_millicores(resources["requests"]["cpu"]) <= cpu_millicores(
+                resources["limits"]["cpu"]
+            ), name
+            assert memory_mib(resources["requests"]["memory"]) <= memory_mib(
+                resources["limits"]["memory"]
+            ), name
+
+
+def _max_replicas(rendered: Rendered, deployment: dict) -> int:
+    for hpa in rendered.of_kind("HorizontalPodAutoscaler"):
+        if hpa["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]:
+            return hpa["spec"]["maxReplicas"]
+    return deployment["spec"]["replicas"]
+
+
+@pytest.mark.parametrize("values_set", ["default", "production", "minimal"])
+def test_resources_fit_the_node_sizes(values_set: str) -> None:
+    """At full scale plus one rolling-update surge pod (and a migration Job running
+    alongside), the requests on each node fit what the node has left."""
+    rendered = render(values_set)
+    roles = node_map()
+    demand: dict[str, list[int]] = {}
+    for owner, template in rendered.pod_templates():
+        role = template["spec"]["nodeSelector"][ROLE_LABEL]
+        requests = containers(template)[0]["resources"]["requests"]
+        limits = containers(template)[0]["resources"]["limits"]
+        pods = 1 if owner["kind"] == "Job" else _max_replicas(rendered, owner) + 1
+        cpu, memory = INSTANCE_CAPACITY[roles[role]["instance_type"]]
+        budget_cpu = cpu - NODE_OVERHEAD[0]
+        budget_memory = memory - NODE_OVERHEAD[1] - NATIVE_SERVICE_MEMORY.get(role, 0)
+        assert memory_mib(limits["memory"]) <= budget_memory, owner["metadata"]["name"]
+        assert cpu_millicores(limits["cpu"]) <= cpu, owner["metadata"]["name"]
+        used = demand.setdefault(role, [0, 0, budget_cpu, budget_memory])
+        used[0] += pods * cpu_millicores(requests["cpu"])
+        used[1] += pods * memory_mib(requests["memory"])
+    assert demand
+    for role, (cpu_used, memory_used, budget_cpu, budget_memory) in demand.items():
+        assert cpu_used <= budget_cpu, f"{role}: {cpu_used}m requested, {budget_cpu}m free"
+        assert memory_used <= budget_memory, (
+            f"{role}: {memory_used}Mi requested, {budget_memory}Mi free"
+        )
+
+
+def test_every_object_carries_the_standard_labels(rendered: Rendered) -> None:
+    for doc in rendered.docs:
+        labels = doc["metadata"]["labels"]
+        for key in COMMON_LABELS[:2] + COMMON_LABELS[3:]:
+            assert key in labels, f"{doc['kind']}/{doc['metadata']['name']} lacks {key}"
+        assert labels["app.kubernetes.io/part-of"] == "growbin"
+    for owner, template in rendered.pod_templates():
+        for key in COMMON_LABELS:
+            assert key in template["metadata"]["labels"], owner["metadata"]["name"]
+
+
+def test_selectors_use_only_immutable_identity_labels(rendered: Rendered) -> None:
+    for deployment in rendered.of_kind("Deployment"):
+        assert set(deployment["spec"]["selector"]["matchLabels"]) == SELECTOR_KEYS
+    for pdb in rendered.of_kind("PodDisruptionBudget"):
+        assert set(pdb["spec"]["selector"]["matchLabels"]) == SELECTOR_KEYS
+
+
+def test_autoscalers_and_budgets_target_existing_deployments(rendered: Rendered) -> None:
+    deployments = {d["metadata"]["name"]: d for d in rendered.of_kind("Deployment")}
+    for hpa in rendered.of_kind("HorizontalPodAutoscaler"):
+        target = deployments[hpa["spec"]["scaleTargetRef"]["name"]]
+        assert "replicas" not in target["spec"], "the HPA owns the replica count"
+        assert hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+    for pdb in rendered.of_kind("PodDisruptionBudget"):
+        selector = pdb["spec"]["selector"]["matchLabels"]
+        matches = [
+            d
+            for d in deployments.values()
+            if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()
+        ]
+        assert len(matches) == 1
+        # A budget must never block a node drain of a single-replica service.
+        assert "minAvailable" not in pdb["spec"]
+        assert pdb["spec"]["maxUnavailable"] >= 1
+
+
+def test_default_scaling_covers_api_and_workers() -> None:
+    rendered = render("default")
+    targets = {
+        h["spec"]["scaleTargetRef"]["name"] for h in rendered.of_kind("HorizontalPodAutoscaler")
+    }
+    expected = {f"{RELEASE}-{d}" for d in API_DOMAINS} | {
+        f"{RELEASE}-worker-{q}" for q in WORKER_QUEUES
+    }
+    assert targets == expected
+    assert {p["metadata"]["name"] for p in rendered.of_kind("PodDisruptionBudget")} == expected
+
+
+def test_minimal_values_drop_optional_objects() -> None:
+    rendered = render("minimal")
+    kinds = {d["kind"] for d in rendered.docs}
+    assert not kinds & {
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "Ingress",
+        "NetworkPolicy",
+    }
+    names = {d["metadata"]["name"] for d in rendered.of_kind("Deployment")}
+    assert names == {f"{RELEASE}-auth", f"{RELEASE}-recycling"}
+    for deployment in rendered.of_kind("Deployment"):
+        assert deployment["spec"]["replicas"] == 1
+
+
+# --- migration hook -------------------------------------------------------------------
+
+
+def _hook(doc: dict) -> tuple[set[str], int]:
+    annotations = doc["metadata"].get("annotations", {})
+    events = set(filter(None, annotations.get("helm.sh/hook", "").split(",")))
+    return events, int(annotations.get("helm.sh/hook-weight", "0"))
+
+
+@pytest.mark.parametrize("values_set", ["default", "managed-secret"])
+def test_migration_job_runs_before_install_and_upgrade(values_set: str) -> None:
+    rendered = render(values_set)
+    job = rendered.get("Job", f"{RELEASE}-migrations")
+    events, job_weight = _hook(job)
+    assert events == {"pre-install", "pre-upgrade"}
+    pod = job["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    assert job["spec"]["activeDeadlineSeconds"] > 0
+
+    # Everything the Job needs must exist before it: hooks with a lower weight, or an
+    # existing Secret that the chart does not create at all.
+    service_account = rendered.get("ServiceAccount", pod["serviceAccountName"])
+    sa_events, sa_weight = _hook(service_account)
+    assert sa_events == events and sa_weight < job_weight
+
+    env = env_of(pod["containers"][0])
+    assert "envFrom" not in pod["containers"][0], "the release ConfigMap does not exist yet"
+    assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+", env["GROWBIN_DATABASE__HOST"]["value"])
+    refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in env.values() if "valueFrom" in e}
+    assert len(refs) == 1
+    secret_name = refs.pop()
+    assert {f"GROWBIN_DATABASE__{d.upper()}__PASSWORD" for d in API_DOMAINS} <= set(env)
+    secrets = [s for s in rendered.of_kind("Secret") if s["metadata"]["name"] == secret_name]
+    if values_set == "default":
+        assert secret_name == "growbin-app" and not secrets
+    else:
+        (secret,) = secrets
+        secret_events, secret_weight = _hook(secret)
+        assert secret_events == events and secret_weight < job_weight
+        assert set(secret["stringData"]) == {f"database-password-{d}" for d in API_DOMAINS}
+
+
+# --- Secret vs existingSecret ------------------------------------------------------------
+
+
+def _secret_refs(rendered: Rendered) -> list[tuple[str, str, bool]]:
+    refs = []
+    for deployment in rendered.of_kind("Deployment"):
+        for entry in containers(deployment["spec"]["template"])[0]["env"]:
+            ref = entry.get("valueFrom", {}).get("secretKeyRef")
+            if ref:
+                refs.append((ref["name"], ref["key"], ref.get("optional", False)))
+    return refs
+
+
+def test_existing_secret_is_referenced_and_not_created() -> None:
+    rendered = render("production")
+    assert not rendered.of_kind("Secret")
+    refs = _secret_refs(rendered)
+    assert refs and {name for name, _, _ in refs} == {"growbin-app"}
+
+
+def test_managed_secret_holds_every_referenced_key() -> None:
+    rendered = render("managed-secret")
+    secret = rendered.get("Secret", f"{RELEASE}-credentials")
+    assert "helm.sh/hook" not in secret["metadata"].get("annotations", {})
+    data = secret["stringData"]
+    assert data["jwt-private-key"].startswith("-----BEGIN PRIVATE KEY-----")
+    for name, key, optional in _secret_refs(rendered):
+        assert name == f"{RELEASE}-credentials"
+        assert optional or key in data, key
+    # A changed credential rolls the pods.
+    for deployment in rendered.of_kind("Deployment"):
+        assert "checksum/secret" in deployment["spec"]["template"]["metadata"]["annotations"]
+
+
+def test_credentials_are_handed_out_by_need() -> None:
+    rendered = render("default")
+    for deployment in rendered.of_kind("Deployment"):
+        name = deployment["metadata"]["name"]
+        env = env_of(containers(deployment["spec"]["template"])[0])
+        has_private_key = "GROWBIN_AUTH__JWT_PRIVATE_KEY" in env
+        assert has_private_key == (name == f"{RELEASE}-auth"), name
+        assert "GROWBIN_AUTH__JWT_PUBLIC_KEY" in env
+        assert ("GROWBIN_LLM__API_KEY" in env) == (
+            name in {f"{RELEASE}-chat", f"{RELEASE}-worker-ai"}
+        ), name
+        domain = name.removeprefix(f"{RELEASE}-")
+        if domain in API_DOMAINS:
+            passwords = {
+                k for k in env if k.startswith("GROWBIN_DATABASE__") and k.endswith("__PASSWORD")
+            }
+            assert passwords == {f"GROWBIN_DATABASE__{domain.upper()}__PASSWORD"}
+
+
+def test_broker_and_redis_urls_use_the_data_services_and_secret_passwords() -> None:
+    rendered = render("default")
+    env = env_of(containers(rendered.get("Deployment", f"{RELEASE}-scans")["spec"]["template"])[0])
+    names = list(env)
+    assert env["GROWBIN_REDIS__URL"]["value"] == (
+        f"redis://growbin:$(REDIS_PASSWORD)@{RELEASE}-redis:6379/0"
+    )
+    assert env["GROWBIN_BROKER__URL"]["value"] == (
+        f"amqp://growbin:$(RABBITMQ_PASSWORD)@{RELEASE}-rabbitmq:5672/growbin"
+    )
+    # Kubernetes expands $(VAR) only from variables defined earlier in the list.
+    assert names.index("REDIS_PASSWORD") < names.index("GROWBIN_REDIS__URL")
+    assert names.index("RABBITMQ_PASSWORD") < names.index("GROWBIN_BROKER__URL")
+    assert env["GROWBIN_DATABASE__HOST"]["value"] == f"{RELEASE}-postgresql"
+    config = rendered.get("ConfigMap", RELEASE)["data"]
+    assert config["GROWBIN_ENVIRONMENT"] == "production"
+    assert config["GROWBIN_DATABASE__PORT"] == "5432"
