@@ -6,7 +6,7 @@ export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 export MOLECULE_GLOB ?= molecule/*/molecule.yml
 
-.PHONY: bootstrap up down test lint unit molecule collection bench clean
+.PHONY: bootstrap up down test lint unit molecule collection bench inventory clean
 
 bootstrap: ## venv, Docker engine, node image, helm (cached)
 	@bash scripts/bootstrap.sh
@@ -35,6 +35,9 @@ molecule: bootstrap
 
 bench: bootstrap ## benchmarks (ratios against a baseline in the same run)
 	@bash bench/run.sh
+
+inventory: ## write inventories/production/hosts.yml from Terraform's outputs
+	terraform -chdir=terraform output -json | python scripts/terraform_inventory.py > inventories/production/hosts.yml
 
 clean: down
 	rm -rf .cache build dist growbin-platform-*.tar.gz
