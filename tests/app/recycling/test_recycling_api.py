@@ -1,0 +1,176 @@
+"""The /api/v1/recycling endpoints against the real PostgreSQL (pg_trgm) and Redis."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from conftest import assert_error
+from growbin.core.db import get_databases
+from growbin.core.redis import get_redis
+from growbin.recycling.cache import GENERATION_KEY
+from growbin.recycling.catalog import load_catalog
+from growbin.recycling.normalize import search_key
+from growbin.recycling.repository import SEARCH_SQL
+from growbin.recycling.seed import seed
+from recycling_fixtures import (  # noqa: F401 - fixtures, used by name
+    api_fixture,
+    recycling_app_fixture,
+    seeded_catalog_fixture,
+)
+from sqlalchemy import text
+
+BASE = "/api/v1/recycling"
+
+
+async def test_categories_list_every_category_with_parents_first(api: httpx.AsyncClient) -> None:
+    response = await api.get(f"{BASE}/categories")
+    assert response.status_code == 200
+    categories = response.json()["items"]
+    catalog = load_catalog()
+    assert [c["slug"] for c in categories] == [c.slug for c in catalog.categories]
+    by_slug = {c["slug"]: c for c in categories}
+    assert by_slug["clear-pet"]["parent"] == "plastic"
+    assert by_slug["clear-pet"]["name"] == {"ko": "투명 페트병", "en": "Clear PET bottles"}
+    assert sum(c["item_count"] for c in categories) == len(catalog.items)
+
+
+async def test_category_detail_has_rules_subcategories_and_items(api: httpx.AsyncClient) -> None:
+    response = await api.get(f"{BASE}/categories/glass")
+    assert response.status_code == 200
+    glass = response.json()
+    assert glass["parent"]["slug"] == "recyclables"
+    assert [s["slug"] for s in glass["subcategories"]] == ["deposit-bottles"]
+    assert {"wine-bottle", "jam-jar"} <= {i["slug"] for i in glass["items"]}
+    assert glass["steps"] and all(step["ko"] and step["en"] for step in glass["steps"])
+    broken = next(r for r in glass["not_accepted"] if r["instead"] == "non-combustible")
+    assert broken["why"]["ko"] and broken["why"]["en"]
+
+
+async def test_item_detail_has_item_and_category_steps(api: httpx.AsyncClient) -> None:
+    response = await api.get(f"{BASE}/items/water-bottle")
+    assert response.status_code == 200
+    item = response.json()
+    assert item["category"]["slug"] == "clear-pet"
+    assert "삼다수" in item["aliases"]
+    assert item["steps"][0]["ko"].startswith("라벨")
+    assert len(item["category_steps"]) == 4
+
+
+async def test_unknown_slugs_are_404_in_the_error_shape(api: httpx.AsyncClient) -> None:
+    assert_error(await api.get(f"{BASE}/items/moon-rock"), 404, "not_found")
+    assert_error(await api.get(f"{BASE}/categories/moon-rocks"), 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"{BASE}/items/Water_Bottle",
+        f"{BASE}/items/{'a' * 65}",
+        f"{BASE}/categories/%27%3B%20DROP%20TABLE",
+        f"{BASE}/search",
+        f"{BASE}/search?q=",
+        f"{BASE}/search?q={'가' * 101}",
+        f"{BASE}/search?q=%3F%21%E2%80%A6",
+        f"{BASE}/search?q=pet&limit=0",
+        f"{BASE}/search?q=pet&limit=51",
+        f"{BASE}/search?q=pet&limit=ten",
+    ],
+)
+async def test_bad_input_is_422_in_the_error_shape(api: httpx.AsyncClient, path: str) -> None:
+    assert_error(await api.get(path), 422, "invalid_request")
+
+
+async def test_search_orders_by_relevance(api: httpx.AsyncClient) -> None:
+    response = await api.get(f"{BASE}/search", params={"q": "우유팩", "limit": 5})
+    hits = response.json()["items"]
+    assert hits[0]["slug"] == "milk-carton"
+    assert hits[0]["matched_term"] == "우유팩"
+    scores = [hit["score"] for hit in hits]
+    assert scores == sorted(scores, reverse=True)
+    assert len(hits) <= 5
+
+
+async def test_search_for_nonsense_is_empty_not_an_error(api: httpx.AsyncClient) -> None:
+    response = await api.get(f"{BASE}/search", params={"q": "zqxjvwk"})
+    assert response.status_code == 200
+    assert response.json()["items"] == []
+
+
+async def test_search_is_cached_and_variants_share_the_entry(api: httpx.AsyncClient) -> None:
+    first = await api.get(f"{BASE}/search", params={"q": "택배 박스"})
+    assert first.headers["cache-status"] == "growbin-recycling; fwd=miss; stored"
+    second = await api.get(f"{BASE}/search", params={"q": "택배 박스"})
+    assert second.headers["cache-status"] == "growbin-recycling; hit"
+    assert second.json() == first.json()
+    # Another spacing of the same words has the same search key: served from the same entry,
+    # echoing the query as typed.
+    variant = await api.get(f"{BASE}/search", params={"q": "택배박스"})
+    assert variant.headers["cache-status"] == "growbin-recycling; hit"
+    assert variant.json()["query"] == "택배박스"
+    assert variant.json()["items"] == first.json()["items"]
+    cached = [key async for key in get_redis().scan_iter(match="growbin:recycling:search:*")]
+    assert len(cached) == 1 and cached[0].endswith(search_key("택배박스"))
+
+
+async def test_cached_entry_is_really_used(api: httpx.AsyncClient) -> None:
+    # Prove the hit is served from Redis: alter the stored entry, the API returns the change.
+    await api.get(f"{BASE}/search", params={"q": "햇반"})
+    [key] = [k async for k in get_redis().scan_iter(match="growbin:recycling:search:*")]
+    stored = await get_redis().get(key)
+    await get_redis().set(key, stored.replace('"matched_term":"햇반"', '"matched_term":"CACHED"'))
+    again = await api.get(f"{BASE}/search", params={"q": "햇반"})
+    assert again.headers["cache-status"] == "growbin-recycling; hit"
+    assert again.json()["items"][0]["matched_term"] == "CACHED"
+
+
+async def test_reseed_is_idempotent_and_invalidates_the_cache(api: httpx.AsyncClient) -> None:
+    await api.get(f"{BASE}/search", params={"q": "소주병"})
+    assert (await api.get(f"{BASE}/search", params={"q": "소주병"})).headers[
+        "cache-status"
+    ] == "growbin-recycling; hit"
+    generation = int(await get_redis().get(GENERATION_KEY) or 0)
+
+    summary = await seed()
+
+    assert summary.startswith("already up to date: 20 categories")
+    assert int(await get_redis().get(GENERATION_KEY)) == generation + 1
+    after = await api.get(f"{BASE}/search", params={"q": "소주병"})
+    assert after.headers["cache-status"] == "growbin-recycling; fwd=miss; stored"
+    assert after.json()["items"][0]["slug"] == "soju-bottle"
+    async with get_databases().engine("recycling").connect() as connection:
+        counts = (
+            await connection.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM recycling_items),"
+                    " (SELECT count(*) FROM recycling_categories),"
+                    " (SELECT item_count FROM recycling_catalog_state)"
+                )
+            )
+        ).one()
+    catalog = load_catalog()
+    assert tuple(counts) == (len(catalog.items), len(catalog.categories), len(catalog.items))
+
+
+async def test_forced_reload_replaces_the_catalog_atomically() -> None:
+    from growbin.recycling.service import reload_catalog
+
+    catalog = load_catalog()
+    async with get_databases().sessionmaker("recycling")() as session:
+        assert await reload_catalog(session, get_redis(), catalog, force=True) is True
+    async with get_databases().sessionmaker("recycling")() as session:
+        assert await reload_catalog(session, get_redis(), catalog) is False
+        slugs = await session.scalars(text("SELECT slug FROM recycling_items"))
+        assert sorted(slugs) == sorted(item.slug for item in catalog.items)
+
+
+async def test_search_uses_the_trigram_index() -> None:
+    async with get_databases().engine("recycling").connect() as connection:
+        # Tiny tables make a sequential scan cheapest; forbid it to see whether the index
+        # can serve the filter at all.
+        await connection.execute(text("SET enable_seqscan = off"))
+        await connection.execute(text("SET enable_indexscan = off"))
+        plan = await connection.execute(
+            text("EXPLAIN " + SEARCH_SQL), {"q": search_key("삼다수"), "limit": 10}
+        )
+        lines = "\n".join(row[0] for row in plan)
+    assert "ix_recycling_search_terms_key_trgm" in lines, lines
