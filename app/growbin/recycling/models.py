@@ -62,10 +62,11 @@ class Item(Base):
 
 
 class SearchTerm(Base):
-    """Every name and alias of an item, with its search key (see ``normalize``)."""
+    """Every name and alias of an item or a category, with its search key (``normalize``)."""
 
     __tablename__ = "recycling_search_terms"
     __table_args__ = (
+        CheckConstraint("num_nonnulls(item_id, category_id) = 1", name="one_subject"),
         Index(
             "ix_recycling_search_terms_key_trgm",
             "key",
@@ -75,8 +76,11 @@ class SearchTerm(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    item_id: Mapped[int] = mapped_column(
+    item_id: Mapped[int | None] = mapped_column(
         ForeignKey("recycling_items.id", ondelete="CASCADE"), index=True
+    )
+    category_id: Mapped[int | None] = mapped_column(
+        ForeignKey("recycling_categories.id", ondelete="CASCADE"), index=True
     )
     term: Mapped[str] = mapped_column(String(100))
     key: Mapped[str] = mapped_column(String(300))

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from growbin.recycling.catalog import Catalog
+from growbin.recycling.catalog import Catalog, LocalizedText
 from growbin.recycling.models import CatalogState, Category, Item, SearchTerm
 from growbin.recycling.normalize import search_key
 
@@ -18,10 +18,11 @@ SIMILARITY_THRESHOLD = 0.3
 WORD_SIMILARITY_THRESHOLD = 0.5
 
 # Score: the better of whole-term and partial-word similarity, plus a bonus for an exact term
-# (1.0) or a term that starts with the query (0.3); one row per item, best term first.
+# (1.0) or a term that starts with the query (0.3); one row per item or category (its best
+# term). On equal scores an item, being more specific, ranks before a category.
 SEARCH_SQL = """
 WITH matches AS (
-    SELECT t.item_id, t.term,
+    SELECT t.item_id, t.category_id, t.term,
            greatest(similarity(t.key, :q), word_similarity(:q, t.key))
            + CASE WHEN t.key = :q THEN 1.0
                   WHEN t.key LIKE :q || '%' THEN 0.3
@@ -29,17 +30,20 @@ WITH matches AS (
     FROM recycling_search_terms t
     WHERE t.key % :q OR t.key %> :q
 ), best AS (
-    SELECT DISTINCT ON (item_id) item_id, term, score
+    SELECT DISTINCT ON (item_id, category_id) item_id, category_id, term, score
     FROM matches
-    ORDER BY item_id, score DESC, length(term)
+    ORDER BY item_id, category_id, score DESC, length(term)
 )
-SELECT i.slug, i.name_ko, i.name_en,
+SELECT CASE WHEN best.item_id IS NULL THEN 'category' ELSE 'item' END AS kind,
+       coalesce(i.slug, c.slug) AS slug,
+       coalesce(i.name_ko, c.name_ko) AS name_ko,
+       coalesce(i.name_en, c.name_en) AS name_en,
        c.slug AS category_slug, c.name_ko AS category_name_ko, c.name_en AS category_name_en,
        best.term AS matched_term, round(best.score::numeric, 4)::float AS score
 FROM best
-JOIN recycling_items i ON i.id = best.item_id
-JOIN recycling_categories c ON c.id = i.category_id
-ORDER BY best.score DESC, i.slug
+LEFT JOIN recycling_items i ON i.id = best.item_id
+JOIN recycling_categories c ON c.id = coalesce(i.category_id, best.category_id)
+ORDER BY best.score DESC, kind DESC, slug
 LIMIT :limit
 """
 
@@ -135,6 +139,9 @@ async def replace_catalog(session: AsyncSession, catalog: Catalog, digest: str) 
             )
             .returning(Category.id)
         )
+        await _insert_terms(
+            session, {"category_id": category_ids[spec.slug]}, spec.name, spec.aliases
+        )
 
     for spec in catalog.items:
         item_id = await session.scalar(
@@ -149,13 +156,7 @@ async def replace_catalog(session: AsyncSession, catalog: Catalog, digest: str) 
             )
             .returning(Item.id)
         )
-        terms = dict.fromkeys([spec.name.ko, spec.name.en, *spec.aliases])
-        rows = [
-            {"item_id": item_id, "term": term, "key": search_key(term)}
-            for term in terms
-            if search_key(term)
-        ]
-        await session.execute(insert(SearchTerm), rows)
+        await _insert_terms(session, {"item_id": item_id}, spec.name, spec.aliases)
 
     await session.execute(delete(CatalogState))
     await session.execute(
@@ -166,3 +167,11 @@ async def replace_catalog(session: AsyncSession, catalog: Catalog, digest: str) 
             item_count=len(catalog.items),
         )
     )
+
+
+async def _insert_terms(
+    session: AsyncSession, subject: dict[str, int], name: LocalizedText, aliases: list[str]
+) -> None:
+    terms = dict.fromkeys([name.ko, name.en, *aliases])  # ordered, without repeats
+    rows = [{**subject, "term": term, "key": search_key(term)} for term in terms]
+    await session.execute(insert(SearchTerm), [row for row in rows if row["key"]])

@@ -52,7 +52,7 @@ async def search(
     q: Annotated[str, Query(min_length=1, max_length=100, description="Korean or English")],
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> SearchResult:
-    """Items by name or alias, tolerant of typos, spacing and partial words; best first.
+    """Items and categories by name or alias, tolerant of typos, spacing and partial words.
 
     The ``Cache-Status`` header tells whether the answer came from the cache.
     """

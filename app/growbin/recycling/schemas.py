@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel
 
 
@@ -57,6 +59,9 @@ class ItemDetail(ItemRef):
 
 
 class SearchHit(ItemRef):
+    # An item, or a whole category when the query names one ("비닐", "batteries"); `category`
+    # is then the category itself.
+    kind: Literal["item", "category"]
     category: CategoryRef
     # The name or alias that matched best, and the relevance score it got.
     matched_term: str

@@ -107,6 +107,7 @@ async def _search_database(session: AsyncSession, query: str, key: str, limit: i
         query=query,
         items=[
             SearchHit(
+                kind=row["kind"],
                 slug=row["slug"],
                 name=LocalizedText(ko=row["name_ko"], en=row["name_en"]),
                 category=CategoryRef(
@@ -124,7 +125,7 @@ async def _search_database(session: AsyncSession, query: str, key: str, limit: i
 async def search(
     session: AsyncSession, redis: Redis, query: str, limit: int
 ) -> tuple[SearchResult, CacheOutcome]:
-    """Items whose names or aliases resemble ``query``, most relevant first.
+    """Items and categories whose names or aliases resemble ``query``, most relevant first.
 
     Results are cached per search key, so spelling and spacing variants that normalise to the
     same key share one entry. Redis being down slows search down but does not break it.

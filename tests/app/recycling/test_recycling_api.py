@@ -90,6 +90,14 @@ async def test_search_orders_by_relevance(api: httpx.AsyncClient) -> None:
     assert len(hits) <= 5
 
 
+async def test_search_names_a_whole_category(api: httpx.AsyncClient) -> None:
+    response = await api.get(f"{BASE}/search", params={"q": "비닐"})
+    best = response.json()["items"][0]
+    assert best["kind"] == "category"
+    assert best["slug"] == best["category"]["slug"] == "vinyl"
+    assert {hit["kind"] for hit in response.json()["items"][1:]} == {"item"}
+
+
 async def test_search_for_nonsense_is_empty_not_an_error(api: httpx.AsyncClient) -> None:
     response = await api.get(f"{BASE}/search", params={"q": "zqxjvwk"})
     assert response.status_code == 200

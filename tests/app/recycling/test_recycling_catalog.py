@@ -46,11 +46,15 @@ def test_sources_are_named() -> None:
 
 
 def test_no_search_term_points_to_two_categories() -> None:
-    # An alias shared by items of different categories would make search answers arbitrary.
+    # A term shared by items (or an item and a category) of different categories would make
+    # search answers arbitrary.
     categories_by_key: dict[str, set[str]] = defaultdict(set)
     for item in CATALOG.items:
         for term in (item.name.ko, item.name.en, *item.aliases):
             categories_by_key[search_key(term)].add(item.category)
+    for category in CATALOG.categories:
+        for term in (category.name.ko, category.name.en, *category.aliases):
+            categories_by_key[search_key(term)].add(category.slug)
     ambiguous = {key: cats for key, cats in categories_by_key.items() if len(cats) > 1}
     assert ambiguous == {}
 

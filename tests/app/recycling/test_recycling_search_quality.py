@@ -75,6 +75,13 @@ QUERIES: list[tuple[str, str]] = [
     ("헌옷", "clothing"),
     ("핸드폰", "e-waste"),
     ("거울", "non-combustible"),
+    # a whole stream by its common name
+    ("플라스틱", "plastic"),
+    ("비닐", "vinyl"),
+    ("캔", "metal"),
+    ("유리", "glass"),
+    ("음식물 쓰레기", "food-waste"),
+    ("대형 폐기물", "bulky-waste"),
     # English, including typos
     ("milk carton", "paper-pack"),
     ("pizza box", "paper"),

@@ -63,7 +63,8 @@ def upgrade() -> None:
     op.create_table(
         "recycling_search_terms",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("item_id", sa.Integer(), nullable=False),
+        sa.Column("item_id", sa.Integer(), nullable=True),
+        sa.Column("category_id", sa.Integer(), nullable=True),
         sa.Column("term", sa.String(100), nullable=False),
         sa.Column("key", sa.String(300), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_recycling_search_terms"),
@@ -73,8 +74,21 @@ def upgrade() -> None:
             name="fk_recycling_search_terms_item_id_recycling_items",
             ondelete="CASCADE",
         ),
+        sa.ForeignKeyConstraint(
+            ["category_id"],
+            ["recycling_categories.id"],
+            name="fk_recycling_search_terms_category_id_recycling_categories",
+            ondelete="CASCADE",
+        ),
+        sa.CheckConstraint(
+            "num_nonnulls(item_id, category_id) = 1",
+            name="ck_recycling_search_terms_one_subject",
+        ),
     )
     op.create_index("ix_recycling_search_terms_item_id", "recycling_search_terms", ["item_id"])
+    op.create_index(
+        "ix_recycling_search_terms_category_id", "recycling_search_terms", ["category_id"]
+    )
     op.create_index(
         "ix_recycling_search_terms_key_trgm",
         "recycling_search_terms",
@@ -99,6 +113,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("recycling_catalog_state")
     op.drop_index("ix_recycling_search_terms_key_trgm", table_name="recycling_search_terms")
+    op.drop_index("ix_recycling_search_terms_category_id", table_name="recycling_search_terms")
     op.drop_index("ix_recycling_search_terms_item_id", table_name="recycling_search_terms")
     op.drop_table("recycling_search_terms")
     op.drop_index("ix_recycling_items_category_id", table_name="recycling_items")
