@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import yaml
+
 
 def in_container(host) -> bool:
     """True when the node is a container, where kernel-wide settings cannot be applied."""
@@ -27,3 +35,65 @@ def sysctl_file_settings(host, path: str) -> dict[str, str]:
             key, _, value = line.partition("=")
             settings[key.strip()] = value.strip()
     return settings
+
+
+def scenario_vars(name: str) -> dict:
+    """vars/<name>.yml of the running Molecule scenario (e.g. its test secrets)."""
+    path = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"]) / "vars" / f"{name}.yml"
+    return yaml.safe_load(path.read_text())
+
+
+def systemd_invocation_id(host, unit: str) -> str:
+    """The unit's current InvocationID: it changes on every (re)start of the unit."""
+    invocation = host.check_output(f"systemctl show --property=InvocationID --value {unit}")
+    assert invocation, f"{unit} has never been started"
+    return invocation
+
+
+class RestartWitnesses:
+    """Data written to a service, recorded on the controller with the unit's invocation.
+
+    A test records what it wrote; a later verify (after the scenario restarted the service)
+    asks for the records of earlier invocations and checks the service still has them. The
+    records live in Molecule's ephemeral directory, so they outlast the service, not the run.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.path = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / f"witnesses-{name}.json"
+
+    def _load(self) -> list[dict]:
+        return json.loads(self.path.read_text()) if self.path.exists() else []
+
+    def record(self, invocation: str, **data: str) -> None:
+        records = self._load()
+        records.append({"invocation": invocation, **data})
+        self.path.write_text(json.dumps(records))
+
+    def before(self, invocation: str) -> list[dict]:
+        """Records written while the service ran as another invocation than `invocation`."""
+        return [record for record in self._load() if record["invocation"] != invocation]
+
+
+def run_playbook(playbook: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run one of the scenario's playbooks against its instances (Molecule's env)."""
+    command = [
+        "ansible-playbook",
+        "--inventory",
+        os.environ["MOLECULE_INVENTORY_FILE"],
+        str(Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"]) / playbook),
+        *args,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def play_recap(output: str) -> dict[str, dict[str, int]]:
+    """Per-host counters (ok, changed, failed, ...) of the PLAY RECAP in ansible-playbook output."""
+    recap: dict[str, dict[str, int]] = {}
+    _, _, tail = output.rpartition("PLAY RECAP")
+    for line in tail.splitlines():
+        host, sep, counters = line.partition(" : ")
+        if sep:
+            recap[host.strip()] = {
+                key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", counters)
+            }
+    return recap

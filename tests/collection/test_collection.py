@@ -10,12 +10,45 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 NODE_IMAGE = os.environ.get("GROWBIN_NODE_IMAGE", "growbin/node:bookworm")
 # systemd as PID 1 needs these (DESIGN.md); --privileged and ALL are refused here.
-CAPABILITIES = (
-    "CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP LINUX_IMMUTABLE "
-    "NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER SYS_MODULE SYS_RAWIO "
-    "SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE "
-    "AUDIT_WRITE AUDIT_CONTROL SETFCAP MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ"
-).split()
+CAPABILITIES = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+]
 
 PLAYBOOK = """\
 - name: Use growbin.platform from the installed tarball
@@ -32,7 +65,9 @@ PLAYBOOK = """\
 def run(args, cwd, env, check=True):
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     if check and result.returncode != 0:
-        raise AssertionError(f"{args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        raise AssertionError(
+            f"{args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
     return result
 
 
@@ -41,12 +76,26 @@ def installed(tmp_path_factory):
     """Build the tarball and install it into an empty directory; run tools from there."""
     work = tmp_path_factory.mktemp("collection")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    env.update(ANSIBLE_CONFIG=str(work / "ansible.cfg"), ANSIBLE_COLLECTIONS_PATH=str(work / "collections"))
+    env.update(
+        ANSIBLE_CONFIG=str(work / "ansible.cfg"), ANSIBLE_COLLECTIONS_PATH=str(work / "collections")
+    )
     (work / "ansible.cfg").write_text("[defaults]\ninterpreter_python = auto_silent\n")
     run(["ansible-galaxy", "collection", "build", "--output-path", str(work), str(ROOT)], work, env)
     tarballs = list(work.glob("growbin-platform-*.tar.gz"))
     assert len(tarballs) == 1
-    run(["ansible-galaxy", "collection", "install", "--no-deps", "-p", str(work / "collections"), str(tarballs[0])], work, env)
+    run(
+        [
+            "ansible-galaxy",
+            "collection",
+            "install",
+            "--no-deps",
+            "-p",
+            str(work / "collections"),
+            str(tarballs[0]),
+        ],
+        work,
+        env,
+    )
     return work, env
 
 
@@ -54,13 +103,20 @@ def test_tarball_is_installed_as_growbin_platform(installed):
     work, env = installed
     out = run(["ansible-galaxy", "collection", "list", "growbin.platform"], work, env).stdout
     assert "growbin.platform" in out and "0.1.0" in out
-    assert (work / "collections" / "ansible_collections" / "growbin" / "platform" / "roles" / "common").is_dir()
+    assert (
+        work / "collections" / "ansible_collections" / "growbin" / "platform" / "roles" / "common"
+    ).is_dir()
 
 
 def test_ansible_doc_shows_the_documented_options(installed):
     work, env = installed
     out = run(["ansible-doc", "-t", "role", "growbin.platform.common"], work, env).stdout
-    for option in ("common_admin_user", "common_admin_ssh_keys", "common_timezone", "common_sysctls"):
+    for option in (
+        "common_admin_user",
+        "common_admin_ssh_keys",
+        "common_timezone",
+        "common_sysctls",
+    ):
         assert option in out
     assert "Time zone of every node" in out
 
@@ -68,14 +124,35 @@ def test_ansible_doc_shows_the_documented_options(installed):
 @pytest.fixture(scope="module")
 def node():
     name = f"growbin-collection-test-{uuid.uuid4().hex[:8]}"
-    args = ["docker", "run", "-d", "--name", name, "--hostname", "node", "--cgroupns=host",
-            "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
-            "--tmpfs", "/tmp", "--security-opt", "seccomp=unconfined"]
+    args = [
+        "docker",
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--hostname",
+        "node",
+        "--cgroupns=host",
+        "-v",
+        "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+        "--tmpfs",
+        "/run",
+        "--tmpfs",
+        "/run/lock",
+        "--tmpfs",
+        "/tmp",
+        "--security-opt",
+        "seccomp=unconfined",
+    ]
     for cap in CAPABILITIES:
         args += ["--cap-add", cap]
     subprocess.run([*args, NODE_IMAGE], check=True, capture_output=True, timeout=120)
     try:
-        subprocess.run(["docker", "exec", name, "systemctl", "is-system-running", "--wait"], capture_output=True, timeout=120)
+        subprocess.run(
+            ["docker", "exec", name, "systemctl", "is-system-running", "--wait"],
+            capture_output=True,
+            timeout=120,
+        )
         yield name
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True, timeout=120)
@@ -92,8 +169,15 @@ def _inventory(work: Path, container: str) -> Path:
 def test_missing_required_variable_fails_naming_it(installed, node):
     work, env = installed
     playbook = work / "missing.yml"
-    playbook.write_text(PLAYBOOK.format(admin="opsadmin").replace("        common_admin_user: opsadmin\n", ""))
-    result = run(["ansible-playbook", "-i", str(_inventory(work, node)), str(playbook)], work, env, check=False)
+    playbook.write_text(
+        PLAYBOOK.format(admin="opsadmin").replace("        common_admin_user: opsadmin\n", "")
+    )
+    result = run(
+        ["ansible-playbook", "-i", str(_inventory(work, node)), str(playbook)],
+        work,
+        env,
+        check=False,
+    )
     assert result.returncode != 0
     assert "common_admin_user" in result.stdout + result.stderr
     # Argument validation runs before any task touched the node.
@@ -106,4 +190,7 @@ def test_playbook_uses_the_role_by_fqcn(installed, node):
     playbook.write_text(PLAYBOOK.format(admin="opsadmin"))
     result = run(["ansible-playbook", "-i", str(_inventory(work, node)), str(playbook)], work, env)
     assert "failed=0" in result.stdout
-    assert run(["docker", "exec", node, "id", "-nG", "opsadmin"], work, env).stdout.split() == ["opsadmin", "growbin-admins"]
+    assert run(["docker", "exec", node, "id", "-nG", "opsadmin"], work, env).stdout.split() == [
+        "opsadmin",
+        "growbin-admins",
+    ]

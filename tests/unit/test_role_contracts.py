@@ -16,7 +16,9 @@ def _load(path: Path) -> dict:
 @pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
 def test_defaults_mirror_argument_specs(role):
     specs = _load(role / "meta" / "argument_specs.yml")
-    assert "main" in specs.get("argument_specs", {}), f"{role.name}: meta/argument_specs.yml has no 'main'"
+    assert "main" in specs.get("argument_specs", {}), (
+        f"{role.name}: meta/argument_specs.yml has no 'main'"
+    )
     options = specs["argument_specs"]["main"].get("options", {})
     defaults = _load(role / "defaults" / "main.yml")
 
@@ -31,9 +33,13 @@ def test_defaults_mirror_argument_specs(role):
         assert "default" not in options[name], f"{role.name}: required option {name} has a default"
     for name, spec in options.items():
         assert spec.get("description"), f"{role.name}: option {name} is not described"
-        assert name.startswith(role.name + "_"), f"{role.name}: public variable {name} lacks the role prefix"
+        assert name.startswith(role.name + "_"), (
+            f"{role.name}: public variable {name} lacks the role prefix"
+        )
         if name in defaults and "default" in spec:
-            assert spec["default"] == defaults[name], f"{role.name}: {name} default differs from defaults/main.yml"
+            assert spec["default"] == defaults[name], (
+                f"{role.name}: {name} default differs from defaults/main.yml"
+            )
 
 
 @pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
