@@ -17,6 +17,9 @@ from recycling_fixtures import (  # noqa: F401 - fixtures, used by name
     recycling_app_fixture,
     seeded_catalog_fixture,
 )
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from sqlalchemy import text
 
 BASE = "/api/v1/recycling"
@@ -182,3 +185,22 @@ async def test_search_uses_the_trigram_index() -> None:
         )
         lines = "\n".join(row[0] for row in plan)
     assert "ix_recycling_search_terms_key_trgm" in lines, lines
+
+
+async def test_search_still_answers_when_redis_is_down(
+    recycling_app, api: httpx.AsyncClient
+) -> None:
+    # Nothing listens on port 1 of loopback: every Redis command fails to connect.
+    # No retries: the point is the fallback, not redis-py's backoff.
+    unreachable = Redis(
+        host="127.0.0.1", port=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)
+    )
+    recycling_app.dependency_overrides[get_redis] = lambda: unreachable
+    try:
+        response = await api.get(f"{BASE}/search", params={"q": "삼다수"})
+    finally:
+        recycling_app.dependency_overrides.clear()
+        await unreachable.aclose()
+    assert response.status_code == 200
+    assert response.headers["cache-status"] == 'growbin-recycling; fwd=bypass; detail="unavailable"'
+    assert response.json()["items"][0]["slug"] == "water-bottle"
