@@ -22,6 +22,7 @@ MIN_ITEMS = 200
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=64)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Alias = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
 class _Strict(BaseModel):
@@ -31,6 +32,11 @@ class _Strict(BaseModel):
 class LocalizedText(_Strict):
     ko: Text
     en: Text
+
+
+class LocalizedName(_Strict):
+    ko: ShortText
+    en: ShortText
 
 
 class Source(_Strict):
@@ -49,7 +55,7 @@ class NotAccepted(_Strict):
 class CategorySpec(_Strict):
     slug: Slug
     parent: Slug | None
-    name: LocalizedText
+    name: LocalizedName
     aliases: list[Alias] = Field(default_factory=list)
     summary: LocalizedText
     steps: list[LocalizedText] = Field(min_length=1)
@@ -60,7 +66,7 @@ class CategorySpec(_Strict):
 class ItemSpec(_Strict):
     slug: Slug
     category: Slug
-    name: LocalizedText
+    name: LocalizedName
     aliases: list[Alias] = Field(default_factory=list)
     steps: list[LocalizedText] = Field(min_length=1)
 

@@ -83,7 +83,8 @@ class SearchTerm(Base):
         ForeignKey("recycling_categories.id", ondelete="CASCADE"), index=True
     )
     term: Mapped[str] = mapped_column(String(100))
-    key: Mapped[str] = mapped_column(String(300))
+    # Unbounded: romanisation makes a key several times longer than its term.
+    key: Mapped[str] = mapped_column(Text)
 
 
 class CatalogState(Base):

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from growbin.recycling.catalog import Catalog, LocalizedText
+from growbin.recycling.catalog import Catalog, LocalizedName
 from growbin.recycling.models import CatalogState, Category, Item, SearchTerm
 from growbin.recycling.normalize import search_key
 
@@ -170,7 +170,7 @@ async def replace_catalog(session: AsyncSession, catalog: Catalog, digest: str) 
 
 
 async def _insert_terms(
-    session: AsyncSession, subject: dict[str, int], name: LocalizedText, aliases: list[str]
+    session: AsyncSession, subject: dict[str, int], name: LocalizedName, aliases: list[str]
 ) -> None:
     terms = dict.fromkeys([name.ko, name.en, *aliases])  # ordered, without repeats
     rows = [{**subject, "term": term, "key": search_key(term)} for term in terms]

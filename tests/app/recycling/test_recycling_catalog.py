@@ -124,3 +124,11 @@ def test_search_key_is_ascii_and_drops_punctuation() -> None:
     assert search_key("신라면, 봉지!") == search_key("신라면봉지")
     assert search_key("신라면 봉지").isascii()
     assert search_key("?!…") == ""
+
+
+def test_names_and_aliases_longer_than_the_database_columns_are_rejected() -> None:
+    raw = _raw()
+    raw["items"][0]["name"]["ko"] = "가" * 101
+    raw["items"][1]["aliases"] = ["나" * 81]
+    _assert_rejected(raw, "items.0.name.ko")
+    _assert_rejected(raw, "items.1.aliases.0")

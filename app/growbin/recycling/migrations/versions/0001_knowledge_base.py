@@ -66,7 +66,7 @@ def upgrade() -> None:
         sa.Column("item_id", sa.Integer(), nullable=True),
         sa.Column("category_id", sa.Integer(), nullable=True),
         sa.Column("term", sa.String(100), nullable=False),
-        sa.Column("key", sa.String(300), nullable=False),
+        sa.Column("key", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_recycling_search_terms"),
         sa.ForeignKeyConstraint(
             ["item_id"],
