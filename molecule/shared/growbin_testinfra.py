@@ -54,24 +54,30 @@ class RestartWitnesses:
     """Data written to a service, recorded on the controller with the unit's invocation.
 
     A test records what it wrote; a later verify (after the scenario restarted the service)
-    asks for the records of earlier invocations and checks the service still has them. The
-    records live in Molecule's ephemeral directory, so they outlast the service, not the run.
+    asks for the records of earlier invocations on the same machine and checks the service
+    still has them. The records live in Molecule's ephemeral directory.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, host) -> None:
         self.path = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / f"witnesses-{name}.json"
+        # Containers of an earlier run of the scenario had other machine ids.
+        self.machine = host.file("/etc/machine-id").content_string.strip()
 
     def _load(self) -> list[dict]:
         return json.loads(self.path.read_text()) if self.path.exists() else []
 
     def record(self, invocation: str, **data: str) -> None:
         records = self._load()
-        records.append({"invocation": invocation, **data})
+        records.append({"machine": self.machine, "invocation": invocation, **data})
         self.path.write_text(json.dumps(records))
 
     def before(self, invocation: str) -> list[dict]:
-        """Records written while the service ran as another invocation than `invocation`."""
-        return [record for record in self._load() if record["invocation"] != invocation]
+        """This machine's records written while the service ran as another invocation."""
+        return [
+            record
+            for record in self._load()
+            if record.get("machine") == self.machine and record["invocation"] != invocation
+        ]
 
 
 def run_playbook(playbook: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -97,3 +103,13 @@ def play_recap(output: str) -> dict[str, dict[str, int]]:
                 key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", counters)
             }
     return recap
+
+
+def readme_shell_blocks(readme: Path, section: str) -> list[str]:
+    """The ```sh blocks of one `## section` of a README, in order (documented procedures that
+    a test runs verbatim)."""
+    text = readme.read_text()
+    _, found, rest = text.partition(f"\n## {section}\n")
+    assert found, f"{readme} has no '## {section}' section"
+    body = rest.split("\n## ", 1)[0]
+    return re.findall(r"^```sh\n(.*?)^```$", body, flags=re.MULTILINE | re.DOTALL)
