@@ -87,16 +87,37 @@ class StorageSettings(BaseModel):
     endpoint_url: str | None = None
     root: str = "/var/lib/growbin/objects"
     public_base_url: str | None = None
+    region: str | None = None
+    presign_ttl_seconds: int = Field(default=600, ge=60, le=3600)
 
 
 class LlmSettings(BaseModel):
     api_key: SecretStr | None = None
     base_url: str | None = None
     model: str = "gpt-4o-mini"
+    timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    # The exported ONNX model of the offline classifier (scripts/export-vision-model.sh).
+    offline_model_path: str = "/var/lib/growbin/models/efficientnet-lite0.onnx"
 
 
 class WorkerSettings(BaseModel):
     wal_path: str = "/var/lib/growbin/worker-wal.sqlite3"
+    metrics_port: int = Field(default=9808, ge=1, le=65535)
+    # Tries per task before the scan ends `failed`; waits grow as base * 2^n, with jitter.
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    retry_base_seconds: float = Field(default=2.0, gt=0, le=300)
+    retry_max_seconds: float = Field(default=120.0, gt=0, le=3600)
+    drain_interval_seconds: float = Field(default=0.5, gt=0, le=60)
+
+
+class ScansSettings(BaseModel):
+    max_upload_bytes: int = Field(default=15 * 1024 * 1024, ge=1024)
+    # Images above this many pixels are refused before they are decoded (decompression bombs).
+    max_pixels: int = Field(default=40_000_000, ge=10_000)
+    normalized_max_side: int = Field(default=1600, ge=256, le=8192)
+    thumbnail_max_side: int = Field(default=320, ge=64, le=1024)
+    # Below this confidence a scan asks the user to choose among the top candidates.
+    min_confidence: float = Field(default=0.55, ge=0, le=1)
 
 
 class Settings(BaseSettings):
@@ -113,6 +134,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     llm: LlmSettings = Field(default_factory=LlmSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    scans: ScansSettings = Field(default_factory=ScansSettings)
 
     @property
     def is_production(self) -> bool:

@@ -1,0 +1,36 @@
+"""The OpenAI-compatible client shared by the vision classifier and the chat answerer.
+
+With no API key configured there is no client: callers fall back to their offline
+implementations. Retries belong to the Celery tasks (bounded, with backoff and a readable
+final reason), so the SDK's own retries are off.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from openai import OpenAI
+
+from growbin.core.settings import LlmSettings, get_settings
+
+
+def llm_configured(settings: LlmSettings | None = None) -> bool:
+    settings = settings or get_settings().llm
+    return settings.api_key is not None and bool(settings.api_key.get_secret_value())
+
+
+def build_client(settings: LlmSettings) -> OpenAI:
+    if not llm_configured(settings):
+        raise RuntimeError("GROWBIN_LLM__API_KEY is not set")
+    assert settings.api_key is not None
+    return OpenAI(
+        api_key=settings.api_key.get_secret_value(),
+        base_url=settings.base_url,
+        timeout=settings.timeout_seconds,
+        max_retries=0,
+    )
+
+
+@lru_cache
+def get_llm_client() -> OpenAI:
+    return build_client(get_settings().llm)

@@ -1,0 +1,1 @@
+"""Scans: photo in, disposal guidance out (API here; image and model work in growbin.worker)."""

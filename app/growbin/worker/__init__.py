@@ -1,0 +1,1 @@
+"""Celery workers: image ingest (queue ``storage``) and classification (queue ``ai``)."""
