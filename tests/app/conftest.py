@@ -20,9 +20,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES_ENV = ROOT / ".cache" / "test-services.env"
-TEST_DATABASE_PREFIX = "growbin_test_"
-# Redis database 1: never the one a developer's local stack uses (0).
-TEST_REDIS_DB = 1
+# Per-session names, so two test runs on one machine (two engineers, or a run and a
+# benchmark) never drop or truncate each other's databases.
+TEST_DATABASE_PREFIX = f"growbin_test_{os.getpid()}_"
+# Redis databases 1-15 (never 0, which a developer's local stack uses), one per session.
+TEST_REDIS_DB = 1 + os.getpid() % 15
 # Domains whose tables hold per-test data and are emptied between tests (reference data such
 # as the recycling knowledge base stays loaded for the whole session).
 ISOLATED_DOMAINS = ("auth", "users", "locations")
@@ -78,6 +80,7 @@ from growbin.core import migrations  # noqa: E402
 from growbin.core.app import create_app, load_domain  # noqa: E402
 from growbin.core.db import get_databases  # noqa: E402
 from growbin.core.redis import get_redis  # noqa: E402
+from support import Account  # noqa: E402
 
 
 async def _admin_connection() -> asyncpg.Connection:
@@ -98,7 +101,7 @@ async def _admin_connection() -> asyncpg.Connection:
 
 
 @pytest.fixture(scope="session")
-async def migrated_databases() -> list[str]:
+async def migrated_databases() -> AsyncIterator[list[str]]:
     domains = migrations.migratable_domains()
     admin = await _admin_connection()
     try:
@@ -111,7 +114,16 @@ async def migrated_databases() -> list[str]:
     for domain in domains:
         # Alembic runs its own event loop; keep it off the test loop.
         await asyncio.to_thread(migrations.upgrade, domain)
-    return domains
+    yield domains
+    await get_databases().dispose()
+    admin = await _admin_connection()
+    try:
+        for domain in domains:
+            await admin.execute(
+                f'DROP DATABASE IF EXISTS "{TEST_DATABASE_PREFIX + domain}" WITH (FORCE)'
+            )
+    finally:
+        await admin.close()
 
 
 @pytest.fixture(scope="session")
@@ -162,38 +174,6 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, client=(next(_client_addresses), 40000))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
-
-
-def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict:
-    """The one error shape, with the expected status (and code)."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"}, body
-    error = body["error"]
-    assert set(error) == {"code", "message", "details", "request_id"}, error
-    assert error["request_id"] == response.headers["x-request-id"]
-    if code is not None:
-        assert error["code"] == code, error
-    return error
-
-
-class Account:
-    def __init__(self, email: str, password: str, tokens: dict) -> None:
-        self.email = email
-        self.password = password
-        self.tokens = tokens
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens['access_token']}"}
-
-    @property
-    def user_id(self) -> uuid.UUID:
-        import jwt
-
-        return uuid.UUID(
-            jwt.decode(self.tokens["access_token"], options={"verify_signature": False})["sub"]
-        )
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ import uuid
 
 import jwt
 import pytest
-from conftest import assert_error
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from growbin.auth.service import issue_access_token
 from growbin.core.security import get_token_keys
 from growbin.core.settings import get_settings
+from support import assert_error
 
 ME = "/api/v1/auth/me"
 

@@ -200,6 +200,9 @@ async def refresh(session: AsyncSession, refresh_token: str) -> TokenPair:
             "The refresh token was already used; the session is revoked.",
             details={"reason": "refresh_token_reused"},
         )
+    if await is_user_deleted(stored.user_id):
+        # The purge of the credentials may still be on its way; the account is gone already.
+        raise Unauthorized("The account no longer exists.", details={"reason": "no_account"})
     if stored.expires_at <= datetime.now(UTC):
         raise Unauthorized("The refresh token has expired.", details={"reason": "expired"})
     stored.used_at = datetime.now(UTC)

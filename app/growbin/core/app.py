@@ -80,7 +80,7 @@ def create_app(domains: Sequence[DomainSpec], *, service: str) -> FastAPI:
         responses=ERROR_RESPONSES,
     )
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware, service=service, root_app=app)
+    app.add_middleware(RequestContextMiddleware, service=service)
     databases = sorted({d for spec in domains for d in spec.databases})
     app.include_router(health_router(databases))
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)

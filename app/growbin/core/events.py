@@ -71,6 +71,7 @@ class UserDeletionConsumer:
         self.block_ms = block_ms
         self.consumer = f"{socket.gethostname()}-{os.getpid()}"
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def _ensure_group(self) -> None:
         try:
@@ -120,10 +121,12 @@ class UserDeletionConsumer:
         return handled
 
     async def _run(self) -> None:
-        while True:
+        # The flag, not only cancellation, ends the loop: redis-py may turn a cancellation in
+        # the middle of a blocking read into a connection error, which the loop would survive.
+        while not self._stopping:
             try:
                 await self._ensure_group()
-                while True:
+                while not self._stopping:
                     await self.process_once()
             except asyncio.CancelledError:
                 raise
@@ -134,13 +137,16 @@ class UserDeletionConsumer:
                     logger.exception("user deletion consumer for %s failed", self.domain)
                     await asyncio.sleep(2)
             except (RedisError, OSError):
-                logger.warning("user deletion consumer for %s lost Redis; retrying", self.domain)
-                await asyncio.sleep(2)
+                if not self._stopping:
+                    logger.warning("user deletion consumer for %s lost Redis", self.domain)
+                    await asyncio.sleep(2)
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name=f"user-deletion-{self.domain}")
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -17,7 +17,6 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -71,21 +70,21 @@ def configure_logging(level: str) -> None:
     logging.getLogger("uvicorn.access").disabled = True
 
 
-def _route_template(app: ASGIApp, scope: Scope) -> str:
+def _route_template(scope: Scope) -> str:
     # Label by template (/points/{point_id}), never the raw path: bounded metric cardinality.
-    router = getattr(app, "router", None)
-    for route in getattr(router, "routes", ()):
-        match, _ = route.matches(scope)
-        if match is Match.FULL:
-            return getattr(route, "path", "unmatched")
-    return "unmatched"
+    # The router records the matched route in the scope; FastAPI's included routers keep the
+    # prefixed template in their route context.
+    context = scope.get("fastapi", {}).get("effective_route_context")
+    if context is not None and isinstance(getattr(context, "path", None), str):
+        return context.path
+    route = scope.get("route")
+    return getattr(route, "path", None) or "unmatched"
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, service: str, root_app: ASGIApp | None = None) -> None:
+    def __init__(self, app: ASGIApp, *, service: str) -> None:
         self.app = app
         self.service = service
-        self.root_app = root_app
         self.access_log = logging.getLogger("growbin.access")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -138,7 +137,7 @@ class RequestContextMiddleware:
             await send_with_id({"type": "http.response.body", "body": json.dumps(body).encode()})
         finally:
             elapsed = time.perf_counter() - started
-            route = _route_template(self.root_app, scope) if self.root_app else "unmatched"
+            route = _route_template(scope)
             method = scope["method"]
             HTTP_REQUESTS.labels(self.service, method, route, str(status_holder[0])).inc()
             HTTP_LATENCY.labels(self.service, method, route).observe(elapsed)
