@@ -1,0 +1,114 @@
+"""Bad input: refused with a clear 4xx by the API, or a readable `failed` from the worker."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import read_events, wait_for_scan
+from sample_images import (
+    coffee_photo,
+    damaged_png,
+    fifty_megapixel_png,
+    small_png,
+    truncated_jpeg,
+)
+
+pytestmark = pytest.mark.integration
+
+
+async def post_file(api, headers, data: bytes, key: str | None = None):
+    extra = {"Idempotency-Key": key} if key else {}
+    return await api.post(
+        "/api/v1/scans",
+        headers={**headers, **extra},
+        files={"image": ("upload.bin", data, "image/jpeg")},
+    )
+
+
+def error_of(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["code"] == code, error
+    assert error["message"] and error["request_id"]
+    return error
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "code"),
+    [
+        (b"", 422, "empty_image"),
+        (b"%PDF-1.7 this is a document, not a photo", 415, "not_an_image"),
+        (b"GIF89a" + b"\x00" * 64, 415, "unsupported_image_type"),
+        (b"\x00\x00\x00\x18ftypheic" + b"\x00" * 64, 415, "unsupported_image_type"),
+        (truncated_jpeg(), 422, "truncated_image"),
+        (fifty_megapixel_png(), 422, "image_too_large"),
+    ],
+    ids=["zero-bytes", "not-an-image", "gif", "heic", "truncated", "50-megapixel"],
+)
+async def test_unacceptable_files_are_refused(scans_stack, api, new_user, data, status, code):
+    headers = await new_user()
+    error_of(await post_file(api, headers, data), status, code)
+    assert (await api.get("/api/v1/scans", headers=headers)).json()["items"] == []
+
+
+async def test_oversized_upload_is_refused(scans_stack, api, new_user):
+    headers = await new_user()
+    # The stack limits uploads to 2 MiB.
+    error = error_of(
+        await post_file(api, headers, b"\xff\xd8\xff" + b"\0" * (3 << 20)), 413, "payload_too_large"
+    )
+    assert error["details"]["max_bytes"] == 2 << 20
+
+
+async def test_idempotency_key_reused_with_another_image(scans_stack, api, new_user):
+    headers = await new_user()
+    first = await post_file(api, headers, small_png(1), key="key-1")
+    assert first.status_code == 202
+    error = error_of(
+        await post_file(api, headers, small_png(2), key="key-1"), 422, "idempotency_key_reused"
+    )
+    assert error["details"]["scan_id"] == first.json()["id"]
+    # Keys are per user: another user may use the same key.
+    other = await post_file(api, await new_user(), small_png(2), key="key-1")
+    assert other.status_code == 202 and other.json()["id"] != first.json()["id"]
+
+
+async def test_malformed_requests(scans_stack, api, new_user):
+    headers = await new_user()
+    no_field = await api.post(
+        "/api/v1/scans", headers=headers, files={"photo": ("a.jpg", coffee_photo(), "image/jpeg")}
+    )
+    error_of(no_field, 422, "invalid_request")
+    plain = await api.post(
+        "/api/v1/scans", headers={**headers, "Content-Type": "text/plain"}, content=b"hello"
+    )
+    error_of(plain, 400, "bad_request")
+    foreign = await api.post(
+        "/api/v1/scans",
+        headers=headers,
+        json={"object_key": "uploads/00000000-0000-0000-0000-000000000000/x"},
+    )
+    error_of(foreign, 403, "forbidden")
+    extra = await api.post("/api/v1/scans", headers=headers, json={"object_key": "a", "x": 1})
+    error_of(extra, 422, "invalid_request")
+    # Presigned uploads need S3; the filesystem store says so instead of pretending.
+    ticket = await api.post(
+        "/api/v1/scans/uploads",
+        headers=headers,
+        json={"content_type": "image/jpeg", "content_length": 1000},
+    )
+    error_of(ticket, 409, "conflict")
+    bad_cursor = await api.get("/api/v1/scans", headers=headers, params={"cursor": "!!"})
+    error_of(bad_cursor, 400, "bad_request")
+
+
+async def test_damaged_pixels_fail_in_the_worker_which_keeps_serving(scans_stack, api, new_user):
+    scans_stack.start_worker("openai")
+    headers = await new_user()
+    damaged = (await post_file(api, headers, damaged_png())).json()["id"]
+    good = (await post_file(api, headers, coffee_photo())).json()["id"]
+    events = await read_events(api, damaged, headers)
+    assert [name for name, _ in events] == ["queued", "processing", "failed"]
+    assert "damaged" in events[-1][1]["reason"]
+    scan = await wait_for_scan(api, damaged, headers)
+    assert scan["status"] == "failed" and "damaged" in scan["failure_reason"]
+    assert (await wait_for_scan(api, good, headers))["status"] == "completed"
