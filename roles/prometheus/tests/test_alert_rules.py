@@ -85,3 +85,11 @@ def test_every_alert_is_seen_firing_and_then_resolved(alert):
 def _minutes(duration: str) -> int:
     units = {"m": 1, "h": 60}
     return int(duration[:-1]) * units[duration[-1]]
+
+
+def test_series_values_are_strings():
+    # YAML 1.1 readers (PyYAML, and so Ansible) turn an unquoted `0x25` into 37.
+    for test_file in TEST_FILES:
+        for case in yaml.safe_load(test_file.read_text())["tests"]:
+            for series in case["input_series"]:
+                assert isinstance(series["values"], str), (test_file.name, series)
