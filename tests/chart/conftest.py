@@ -59,11 +59,12 @@ def run_helm(*args: str) -> subprocess.CompletedProcess[str]:
 
 @functools.cache
 def _jwt_key_files() -> tuple[str, str]:
-    """A throwaway RSA key pair for the chart-managed Secret values set."""
+    """A throwaway Ed25519 key pair (the application's token algorithm) for the
+    chart-managed Secret values set."""
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.asymmetric import ed25519
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key = ed25519.Ed25519PrivateKey.generate()
     directory = Path(os.environ.get("PYTEST_CHART_TMP", "/tmp")) / f"growbin-chart-{os.getpid()}"
     directory.mkdir(parents=True, exist_ok=True)
     private = directory / "jwt-private.pem"

@@ -130,3 +130,9 @@ def test_release_name_with_chart_name_is_not_repeated() -> None:
     docs = helm_template("--set", "fullnameOverride=")
     names = {d["metadata"]["name"] for d in docs if d["kind"] == "Deployment"}
     assert "growbin-auth" in names
+
+
+def test_kubernetes_older_than_the_seed_is_refused() -> None:
+    result = run_helm("template", "growbin", str(CHART_DIR), "--kube-version", "1.27.0")
+    assert result.returncode != 0
+    assert "kubeVersion" in result.stderr or ">=1.28.0-0" in result.stderr, result.stderr

@@ -240,6 +240,8 @@ def test_worker_entry_point_answers_its_health_check(image: str, services: dict)
             check = docker("exec", name, "growbin-healthcheck", timeout=30, check=False)
             if check.returncode == 0:
                 break
+            if docker("inspect", "-f", "{{.State.Running}}", name).stdout.strip() != "true":
+                break
             time.sleep(2)
         logs = docker("logs", name, check=False)
         assert check is not None and check.returncode == 0, logs.stdout + logs.stderr
