@@ -60,7 +60,9 @@ class DatabaseRegistry:
                 database_url(self._settings, domain),
                 pool_size=self._settings.database.pool_size,
                 max_overflow=self._settings.database.max_overflow,
-                pool_pre_ping=True,
+                # No pre-ping (a round trip per checkout); connections are recycled instead and
+                # a dead one fails its request, not the pool.
+                pool_recycle=1800,
                 connect_args={"ssl": self._settings.database.sslmode},
             )
         return self._engines[domain]
