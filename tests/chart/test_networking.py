@@ -286,3 +286,15 @@ def test_only_flagged_components_reach_the_internet() -> None:
         assert connection_allowed(rendered, pod, metadata, 80) == (component in expected)
         # Private ranges stay closed even for internet-enabled pods.
         assert not connection_allowed(rendered, pod, node, 443), component
+
+
+def test_prometheus_reaches_worker_exporters_only_on_their_port() -> None:
+    rendered = render("production")
+    prometheus = Peer(ip="10.0.3.20")
+    alb = Peer(ip="10.0.1.57")
+    for component, pod in _pods(rendered).items():
+        if not component.startswith("worker-"):
+            continue
+        assert connection_allowed(rendered, prometheus, pod, 9808), component
+        assert not connection_allowed(rendered, alb, pod, 9808), component
+        assert not connection_allowed(rendered, prometheus, pod, 8000), component

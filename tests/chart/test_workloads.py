@@ -418,3 +418,23 @@ def test_broker_and_redis_urls_use_the_data_services_and_secret_passwords() -> N
     config = rendered.get("ConfigMap", RELEASE)["data"]
     assert config["GROWBIN_ENVIRONMENT"] == "production"
     assert config["GROWBIN_DATABASE__PORT"] == "5432"
+
+
+def test_workers_export_metrics_and_ai_mounts_the_offline_model() -> None:
+    rendered = render("default")
+    for queue in WORKER_QUEUES:
+        template = rendered.get("Deployment", f"{RELEASE}-worker-{queue}")["spec"]["template"]
+        container = containers(template)[0]
+        assert {"name": "metrics", "containerPort": 9808, "protocol": "TCP"} in container["ports"]
+        assert env_of(container)["GROWBIN_WORKER__METRICS_PORT"]["value"] == "9808"
+        assert template["metadata"]["annotations"]["prometheus.io/port"] == "9808"
+    template = rendered.get("Deployment", f"{RELEASE}-worker-ai")["spec"]["template"]
+    container = containers(template)[0]
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "models")
+    assert mount == {"name": "models", "mountPath": "/var/lib/growbin/models", "readOnly": True}
+    model_path = env_of(container)["GROWBIN_LLM__OFFLINE_MODEL_PATH"]["value"]
+    assert model_path.startswith(mount["mountPath"] + "/")
+    volumes = {v["name"]: v for v in template["spec"]["volumes"]}
+    assert volumes["models"]["hostPath"] == {"path": "/var/lib/growbin/models", "type": "Directory"}
+    storage = rendered.get("Deployment", f"{RELEASE}-worker-storage")["spec"]["template"]
+    assert "models" not in {v["name"] for v in storage["spec"]["volumes"]}
