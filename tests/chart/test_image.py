@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import REPO_ROOT
+from .conftest import RELEASE, REPO_ROOT, render
 
 pytestmark = [
     pytest.mark.integration,
@@ -146,6 +146,35 @@ RESTRICTED = [
 ]
 
 
+def _chart_migration_env(services: dict[str, str], database_prefix: str) -> list[str]:
+    """Exactly the variables the chart's migration Job sets (production mode), with values
+    pointing at the test PostgreSQL, plus the test database names and owner."""
+    from growbin.core.security import generate_private_key_pem, public_key_pem
+
+    job = render("production").get("Job", f"{RELEASE}-migrations")
+    names = [e["name"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]]
+    values = {
+        "GROWBIN_ENVIRONMENT": "production",
+        "GROWBIN_DATABASE__HOST": services["GROWBIN_TEST_PG_HOST"],
+        "GROWBIN_DATABASE__PORT": services["GROWBIN_TEST_PG_PORT"],
+        "GROWBIN_DATABASE__SSLMODE": "prefer",
+        "GROWBIN_AUTH__JWT_PUBLIC_KEY": public_key_pem(generate_private_key_pem()),
+    }
+    env = {}
+    for name in names:
+        if name.endswith("__PASSWORD"):
+            env[name] = services["GROWBIN_TEST_PASSWORD"]
+        else:
+            env[name] = values[name]
+    for domain in API_DOMAINS:
+        env[f"GROWBIN_DATABASE__{domain.upper()}__NAME"] = database_prefix + domain
+        env[f"GROWBIN_DATABASE__{domain.upper()}__USER"] = services["GROWBIN_TEST_PG_USER"]
+    args = []
+    for key, value in env.items():
+        args += ["-e", f"{key}={value}"]
+    return args
+
+
 @pytest.fixture(scope="module")
 def migrated(image: str, services: dict[str, str]) -> Iterator[tuple[str, str]]:
     import psycopg
@@ -164,7 +193,7 @@ def migrated(image: str, services: dict[str, str]) -> Iterator[tuple[str, str]]:
         for domain in API_DOMAINS:
             admin.execute(f'CREATE DATABASE "{prefix}{domain}"')
         result = docker(
-            "run", "--rm", *RESTRICTED, *_app_env(services, prefix), image, "migrate",
+            "run", "--rm", *RESTRICTED, *_chart_migration_env(services, prefix), image, "migrate",
             timeout=300, check=False,
         )  # fmt: skip
         yield prefix, result.stdout + result.stderr

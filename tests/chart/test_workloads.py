@@ -338,6 +338,7 @@ def test_migration_job_runs_before_install_and_upgrade(values_set: str) -> None:
     assert len(refs) == 1
     secret_name = refs.pop()
     assert {f"GROWBIN_DATABASE__{d.upper()}__PASSWORD" for d in API_DOMAINS} <= set(env)
+    assert "GROWBIN_AUTH__JWT_PUBLIC_KEY" in env, "production settings refuse to load without it"
     secrets = [s for s in rendered.of_kind("Secret") if s["metadata"]["name"] == secret_name]
     if values_set == "default":
         assert secret_name == "growbin-app" and not secrets
@@ -345,7 +346,9 @@ def test_migration_job_runs_before_install_and_upgrade(values_set: str) -> None:
         (secret,) = secrets
         secret_events, secret_weight = _hook(secret)
         assert secret_events == events and secret_weight < job_weight
-        assert set(secret["stringData"]) == {f"database-password-{d}" for d in API_DOMAINS}
+        assert set(secret["stringData"]) == {f"database-password-{d}" for d in API_DOMAINS} | {
+            "jwt-public-key"
+        }
 
 
 # --- Secret vs existingSecret ------------------------------------------------------------
