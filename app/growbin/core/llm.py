@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from openai import OpenAI
+from openai import AsyncOpenAI, OpenAI
 
 from growbin.core.settings import LlmSettings, get_settings
 
@@ -34,3 +34,18 @@ def build_client(settings: LlmSettings) -> OpenAI:
 @lru_cache
 def get_llm_client() -> OpenAI:
     return build_client(get_settings().llm)
+
+
+@lru_cache
+def get_async_llm_client() -> AsyncOpenAI:
+    """The async client, for answers streamed straight from an API process (chat)."""
+    settings = get_settings().llm
+    if not llm_configured(settings):
+        raise RuntimeError("GROWBIN_LLM__API_KEY is not set")
+    assert settings.api_key is not None
+    return AsyncOpenAI(
+        api_key=settings.api_key.get_secret_value(),
+        base_url=settings.base_url,
+        timeout=settings.timeout_seconds,
+        max_retries=0,
+    )

@@ -120,6 +120,16 @@ class ScansSettings(BaseModel):
     min_confidence: float = Field(default=0.55, ge=0, le=1)
 
 
+class ChatSettings(BaseModel):
+    max_message_chars: int = Field(default=2000, ge=1, le=8000)
+    # Messages one user may send per window, across all of their conversations.
+    messages_per_window: int = Field(default=20, ge=1)
+    window_seconds: int = Field(default=60, ge=1, le=86400)
+    # Estimated tokens of earlier turns sent with a question; older turns are left out.
+    history_token_budget: int = Field(default=1500, ge=100, le=100_000)
+    max_answer_tokens: int = Field(default=600, ge=16, le=4096)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GROWBIN_", env_nested_delimiter="__", extra="ignore", frozen=False
@@ -135,6 +145,7 @@ class Settings(BaseSettings):
     llm: LlmSettings = Field(default_factory=LlmSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     scans: ScansSettings = Field(default_factory=ScansSettings)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
 
     @property
     def is_production(self) -> bool:
