@@ -201,3 +201,18 @@ def test_per_domain_service_over_a_real_socket():
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@pytest.mark.parametrize("domain", ["auth", "users", "locations"])
+def test_each_service_mounts_only_its_domain(domain):
+    import importlib
+
+    service = importlib.import_module(f"growbin.services.{domain}")
+    assert list(service.app.state.domains) == [domain]
+
+
+def test_all_in_one_app_mounts_every_listed_domain():
+    from growbin.services import all as all_in_one
+
+    assert set(all_in_one.app.state.domains) == set(all_in_one.ALL_IN_ONE_DOMAINS)
+    assert {"auth", "users", "locations"} <= set(all_in_one.ALL_IN_ONE_DOMAINS)
