@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -57,6 +58,16 @@ def api(address: str, path: str, user: str, password: str) -> object:
 
 def monitoring_api(address: str, path: str) -> object:
     return api(address, path, MONITORING_USER, SECRETS["rabbitmq_monitoring_password"])
+
+
+def monitoring_api_settled(address: str, path: str, ready, timeout: float = 60) -> object:
+    """The API's answer once `ready(answer)` holds: statistics fill in seconds after a start."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = monitoring_api(address, path)
+        if ready(answer) or time.monotonic() > deadline:
+            return answer
+        time.sleep(1)
 
 
 def get_body(channel, queue: str, body: bytes):
@@ -124,7 +135,12 @@ def test_rejected_message_lands_in_the_matching_dead_letter_queue(channel, queue
 
 
 def test_topology_is_durable_classic_queues_with_policies(address):
-    queues = {q["name"]: q for q in monitoring_api(address, f"queues/{VHOST}")}
+    listed = monitoring_api_settled(
+        address,
+        f"queues/{VHOST}",
+        lambda queues: all("effective_policy_definition" in queue for queue in queues),
+    )
+    queues = {queue["name"]: queue for queue in listed}
     for name in WORK_QUEUES:
         for queue in (queues[name], queues[f"{name}.dlq"]):
             assert queue["durable"] is True and queue["auto_delete"] is False
@@ -139,7 +155,9 @@ def test_topology_is_durable_classic_queues_with_policies(address):
 
 
 def test_flow_control_limits_are_set(address):
-    (node,) = monitoring_api(address, "nodes")
+    (node,) = monitoring_api_settled(
+        address, "nodes", lambda nodes: all("disk_free_limit" in node for node in nodes)
+    )
     assert node["disk_free_limit"] == 1_000_000_000
     assert 0 < node["mem_limit"] < 1.0 * 1024**4
     assert node["running"] is True
