@@ -80,7 +80,9 @@ from growbin.core import migrations  # noqa: E402
 from growbin.core.app import create_app, load_domain  # noqa: E402
 from growbin.core.db import get_databases  # noqa: E402
 from growbin.core.redis import get_redis  # noqa: E402
-from support import Account  # noqa: E402
+
+# assert_error is re-exported: tests written against the first layout import it from conftest.
+from support import Account, assert_error  # noqa: E402, F401
 
 
 async def _admin_connection() -> asyncpg.Connection:
