@@ -35,7 +35,7 @@ SERVICES_ENV = REPO_ROOT / ".cache" / "test-services.env"
 BUILD_TIMEOUT_S = 900
 START_TIMEOUT_S = 60
 # The final stage must not carry a toolchain.
-BUILD_TOOLS = ("gcc", "cc", "make", "g++", "ld")
+BUILD_TOOLS = ("gcc", "cc", "make", "g++", "ld", "pip", "pip3")
 
 
 def docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
