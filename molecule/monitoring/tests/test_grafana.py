@@ -11,7 +11,7 @@ import pytest
 testinfra_hosts = ["monitoring-node"]
 
 PROJECT = Path(__file__).resolve().parents[3]
-PLAYBOOK = PROJECT / "molecule/monitoring/grafana.yml"
+PLAYBOOK = PROJECT / "molecule/monitoring/apply_role.yml"
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +25,7 @@ def run_role(host):
             "ANSIBLE_NOCOLOR": "1",
         }
         argv = ["ansible-playbook", "-i", host.backend.ansible_inventory, str(PLAYBOOK)]
+        argv += ["-e", "scenario_role=growbin.platform.grafana"]
         for extra in extra_vars:
             argv += ["-e", extra]
         return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=180)
