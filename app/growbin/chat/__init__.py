@@ -1,0 +1,1 @@
+"""Chat coach: conversations and answers grounded in the recycling knowledge base."""

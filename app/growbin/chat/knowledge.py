@@ -1,0 +1,330 @@
+"""Retrieval: the knowledge-base entries a question is about, read through the recycling
+service (its search is typo- and spacing-tolerant, Korean and English).
+
+A question is a sentence, the search index holds names: the retriever first pulls the item
+phrase out of the common question shapes ("how do I throw away X", "is X recyclable",
+"X 어떻게 버려요"), then tries the remaining content words one by one, and keeps the best
+hits above a relevance floor.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+
+from growbin.core.db import get_databases
+from growbin.core.errors import InvalidRequest, NotFound
+from growbin.recycling import service as recycling
+from growbin.scans import service as scans
+
+# Top-level category whose streams are recycled; everything else is disposed of.
+RECYCLABLE_ROOT = "recyclables"
+# Search scores run 0..2 (similarity plus a bonus for exact or prefix matches). Below this a
+# hit is a coincidental resemblance, not the thing asked about.
+MIN_SCORE = 0.6
+MAX_TERMS = 6
+MAX_ENTRIES = 3
+HITS_PER_TERM = 3
+
+_QUESTION_SHAPES = [
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"\b(?:throw (?:away|out)|dispose of|get rid of|recycle|sort|bin|discard|put out)\s+"
+        r"(?P<x>.+)",
+        r"\b(?:is|are)\s+(?P<x>.+?)\s+(?:recyclable|recycled|recycling)\b",
+        r"\bwhere\s+(?:do|does|should|can)\s+(?P<x>.+?)\s+go\b",
+        r"\bwhat\s+(?:do i do|to do|should i do)\s+with\s+(?P<x>.+)",
+        r"\bwhere\s+(?:do|can|should)\s+(?:i|we)\s+(?:put|take|drop off|leave)\s+(?P<x>.+)",
+        r"(?P<x>.+?)\s*(?:은|는|이|가|을|를|도)?\s*(?:어떻게|어디에|어디로|어디|재활용|분리수거|"
+        r"분리배출|버려|버리|버릴|배출)",
+    )
+]
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "my",
+        "our",
+        "your",
+        "his",
+        "her",
+        "their",
+        "this",
+        "that",
+        "these",
+        "those",
+        "old",
+        "used",
+        "empty",
+        "broken",
+        "some",
+        "i",
+        "we",
+        "you",
+        "it",
+        "is",
+        "are",
+        "was",
+        "be",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "should",
+        "would",
+        "how",
+        "where",
+        "what",
+        "which",
+        "who",
+        "why",
+        "when",
+        "to",
+        "of",
+        "for",
+        "in",
+        "on",
+        "at",
+        "with",
+        "and",
+        "or",
+        "not",
+        "no",
+        "yes",
+        "please",
+        "thanks",
+        "thank",
+        "go",
+        "goes",
+        "put",
+        "throw",
+        "away",
+        "out",
+        "dispose",
+        "get",
+        "rid",
+        "recycle",
+        "recyclable",
+        "recycled",
+        "recycling",
+        "sort",
+        "bin",
+        "discard",
+        "take",
+        "drop",
+        "off",
+        "leave",
+        "about",
+        "tell",
+        "me",
+        "know",
+        "want",
+        "need",
+        "there",
+        "here",
+        "into",
+        "from",
+        "by",
+        "as",
+        "if",
+        "so",
+        "just",
+        "also",
+        "okay",
+    ]
+)
+# Question words and verbs of Korean questions (어떻게 버려요, 어디에 버리나요, 재활용 돼요).
+_KOREAN_FUNCTION_WORD = re.compile(
+    r"^(?:어떻게|어디|버려|버리|버릴|재활용|분리수거|분리배출|배출|돼|되|해요|하나|방법|알려|"
+    r"주세요|뭐|무엇|언제|왜|이거|그거)"
+)
+_WORD = re.compile(r"[0-9A-Za-z가-힣][0-9A-Za-z가-힣\-']*")
+_KOREAN_PARTICLE = re.compile(r"(?<=[가-힣])(?:은|는|이|가|을|를|도|에|에서|으로|로)$")
+
+
+def candidate_terms(question: str) -> list[str]:
+    """Search terms for ``question``, most specific first."""
+    terms: list[str] = []
+
+    def add(term: str) -> None:
+        term = term.strip(" ?!.,\"'“”")
+        words = [
+            w
+            for w in term.split()
+            if w.lower() not in _STOPWORDS and not _KOREAN_FUNCTION_WORD.match(w)
+        ]
+        term = " ".join(words)
+        if term and term.lower() not in (t.lower() for t in terms):
+            terms.append(term)
+
+    for shape in _QUESTION_SHAPES:
+        match = shape.search(question)
+        if match:
+            add(match.group("x"))
+    for word in _WORD.findall(question):
+        add(_KOREAN_PARTICLE.sub("", word))
+    return terms[:MAX_TERMS]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One knowledge-base entry as the model and the offline answerer see it."""
+
+    ref: str  # "item:<slug>", "category:<slug>" or "scan:<id>"
+    name_ko: str
+    name_en: str
+    category_slug: str
+    category_ko: str
+    category_en: str
+    recyclable: bool
+    steps: list[dict[str, str]]
+    not_accepted: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[dict[str, str]] = field(default_factory=list)
+    detail: dict[str, Any] | None = None
+
+    def source(self) -> dict[str, Any]:
+        return {"ref": self.ref, "name": {"ko": self.name_ko, "en": self.name_en}}
+
+    def context(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "ref": self.ref,
+            "name": {"ko": self.name_ko, "en": self.name_en},
+            "category": {
+                "slug": self.category_slug,
+                "ko": self.category_ko,
+                "en": self.category_en,
+            },
+            "recyclable": self.recyclable,
+            "steps": self.steps,
+        }
+        if self.not_accepted:
+            body["not_accepted"] = self.not_accepted
+        if self.notes:
+            body["notes"] = self.notes
+        if self.detail:
+            body["detail"] = self.detail
+        return body
+
+
+async def _root_slug(session: Any, slug: str) -> str:
+    # Categories nest two levels at most (recyclables > plastic > clear-pet).
+    for _ in range(4):
+        detail = await recycling.category_detail(session, slug)
+        if detail.parent is None:
+            return detail.slug
+        slug = detail.parent.slug
+    return slug
+
+
+async def _category_entry(session: Any, slug: str) -> Entry:
+    detail = await recycling.category_detail(session, slug)
+    return Entry(
+        ref=f"category:{detail.slug}",
+        name_ko=detail.name.ko,
+        name_en=detail.name.en,
+        category_slug=detail.slug,
+        category_ko=detail.name.ko,
+        category_en=detail.name.en,
+        recyclable=await _root_slug(session, detail.slug) == RECYCLABLE_ROOT,
+        steps=[s.model_dump() for s in detail.steps],
+        not_accepted=[
+            {"what": r.what.model_dump(), "why": r.why.model_dump(), "instead": r.instead}
+            for r in detail.not_accepted
+        ],
+        notes=[n.model_dump() for n in detail.notes],
+    )
+
+
+async def _item_entry(session: Any, slug: str) -> Entry:
+    item = await recycling.item_detail(session, slug)
+    category = await _category_entry(session, item.category.slug)
+    steps = [s.model_dump() for s in item.steps]
+    steps += [s for s in category.steps if s not in steps]
+    return Entry(
+        ref=f"item:{item.slug}",
+        name_ko=item.name.ko,
+        name_en=item.name.en,
+        category_slug=category.category_slug,
+        category_ko=category.category_ko,
+        category_en=category.category_en,
+        recyclable=category.recyclable,
+        steps=steps,
+        not_accepted=category.not_accepted,
+        notes=category.notes,
+    )
+
+
+async def retrieve(redis: Redis, question: str, limit: int = MAX_ENTRIES) -> list[Entry]:
+    """The entries ``question`` is most likely about, best first; empty if none is close."""
+    best: dict[tuple[str, str], float] = {}
+    async with get_databases().sessionmaker("recycling")() as session:
+        for rank, term in enumerate(candidate_terms(question)):
+            try:
+                result, _ = await recycling.search(session, redis, term, HITS_PER_TERM)
+            except InvalidRequest:
+                continue
+            for hit in result.items:
+                # The phrase pulled out of the question shape outranks single words on ties.
+                score = hit.score - rank * 0.01
+                if hit.score >= MIN_SCORE and score > best.get((hit.kind, hit.slug), 0):
+                    best[(hit.kind, hit.slug)] = score
+        chosen = sorted(best, key=lambda key: -best[key])[:limit]
+        entries = []
+        for kind, slug in chosen:
+            builder = _item_entry if kind == "item" else _category_entry
+            entries.append(await builder(session, slug))
+        return entries
+
+
+async def scan_entry(user_id: uuid.UUID, scan_id: uuid.UUID) -> tuple[Entry, list[str]]:
+    """The user's own scan as an entry, and the knowledge-base slugs its result names.
+
+    Another user's scan is "not found", exactly like a missing one (scans.owned_scan).
+    """
+    async with get_databases().sessionmaker("scans")() as session:
+        scan = await scans.owned_scan(session, user_id, scan_id)
+        result = scans.view(scan).result
+    if result is None:
+        raise NotFound("That scan has no result yet.")
+    named = result.item or result.category
+    recyclable = False
+    if result.category is not None:
+        async with get_databases().sessionmaker("recycling")() as session:
+            recyclable = await _root_slug(session, result.category.slug) == RECYCLABLE_ROOT
+    entry = Entry(
+        ref=f"scan:{scan_id}",
+        name_ko=named.name.ko if named else (result.item_guess or "?"),
+        name_en=named.name.en if named else (result.item_guess or "?"),
+        category_slug=result.category.slug if result.category else "",
+        category_ko=result.category.name.ko if result.category else "",
+        category_en=result.category.name.en if result.category else "",
+        recyclable=recyclable,
+        steps=[s.model_dump() for s in result.steps],
+        detail={
+            "classifier": result.classifier,
+            "confidence": result.confidence,
+            "candidates": [c.category.slug for c in result.candidates],
+        },
+    )
+    refs = []
+    if result.item:
+        refs.append(f"item:{result.item.slug}")
+    elif result.category:
+        refs.append(f"category:{result.category.slug}")
+    return entry, refs
+
+
+async def entries_for(refs: list[str]) -> list[Entry]:
+    async with get_databases().sessionmaker("recycling")() as session:
+        entries = []
+        for ref in refs:
+            kind, _, slug = ref.partition(":")
+            builder = _item_entry if kind == "item" else _category_entry
+            entries.append(await builder(session, slug))
+        return entries
