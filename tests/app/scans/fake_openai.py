@@ -150,3 +150,24 @@ class FakeOpenAI:
                     return
 
         return Handler
+
+
+def main() -> None:
+    """Run the stand-in on its own (the scan benchmark uses it with a fixed latency)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--latency", type=float, default=0.3, help="seconds per answer")
+    args = parser.parse_args()
+    server = FakeOpenAI()
+    server.latency_seconds = args.latency
+    server.start()
+    print(server.base_url, flush=True)
+    try:
+        threading.Event().wait()
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
