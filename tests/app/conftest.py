@@ -25,9 +25,9 @@ SERVICES_ENV = ROOT / ".cache" / "test-services.env"
 TEST_DATABASE_PREFIX = f"growbin_test_{os.getpid()}_"
 # Redis databases 1-15 (never 0, which a developer's local stack uses), one per session.
 TEST_REDIS_DB = 1 + os.getpid() % 15
-# Domains whose tables hold per-test data and are emptied between tests (reference data such
-# as the recycling knowledge base stays loaded for the whole session).
-ISOLATED_DOMAINS = ("auth", "users", "locations")
+# Domains holding reference data that is loaded once per session and never emptied between
+# tests (the recycling knowledge base); every other domain starts each test empty.
+REFERENCE_DATA_DOMAINS = ("recycling",)
 
 
 def _read_services_env() -> dict[str, str]:
@@ -153,8 +153,9 @@ async def _truncate(domain: str) -> None:
 @pytest.fixture(autouse=True)
 async def isolated_state(migrated_databases: list[str], redis_ready: None) -> AsyncIterator[None]:
     await get_redis().flushdb()
-    for domain in ISOLATED_DOMAINS:
-        await _truncate(domain)
+    for domain in migrated_databases:
+        if domain not in REFERENCE_DATA_DOMAINS:
+            await _truncate(domain)
     yield
 
 
