@@ -21,6 +21,7 @@ import httpx
 import pytest
 import uvicorn
 from fake_llm_stream import API_KEY, FakeStreamingLLM
+from growbin.auth.service import issue_access_token
 from growbin.core.app import create_app, load_domain
 from growbin.core.llm import get_async_llm_client
 from growbin.core.settings import get_settings
@@ -49,7 +50,7 @@ async def knowledge_base_fixture(migrated_databases: list[str]) -> str:
 
 @pytest.fixture(scope="session", name="chat_server")
 async def chat_server_fixture(knowledge_base: str) -> AsyncIterator[str]:
-    application = create_app([load_domain("auth"), load_domain("chat")], service="chat-test")
+    application = create_app([load_domain("chat")], service="chat")
     port = _free_port()
     config = uvicorn.Config(
         application, host="127.0.0.1", port=port, log_level="warning", lifespan="on"
@@ -136,9 +137,13 @@ async def read_events(response: httpx.Response) -> AsyncIterator[tuple[str, dict
 class Chatter:
     """One signed-up user talking to the chat API."""
 
-    def __init__(self, http: httpx.AsyncClient, tokens: dict[str, Any]) -> None:
+    def __init__(self, http: httpx.AsyncClient) -> None:
         self.http = http
-        self.headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+        self.user_id = uuid.uuid4()
+        # A real access token, signed the way the auth service signs them (no password
+        # hashing per test user: chat only verifies the token).
+        token, _ = issue_access_token(self.user_id, uuid.uuid4())
+        self.headers = {"Authorization": f"Bearer {token}"}
 
     async def new_conversation(self, title: str | None = None) -> str:
         response = await self.http.post(
@@ -180,12 +185,6 @@ class Chatter:
 @pytest.fixture(name="new_chatter")
 def new_chatter_fixture(http: httpx.AsyncClient):
     async def factory() -> Chatter:
-        email = f"chat-{uuid.uuid4().hex[:10]}@example.org"
-        password = "Recycle-2026-ok"
-        signup = await http.post("/api/v1/auth/signup", json={"email": email, "password": password})
-        assert signup.status_code == 201, signup.text
-        login = await http.post("/api/v1/auth/login", json={"email": email, "password": password})
-        assert login.status_code == 200, login.text
-        return Chatter(http, login.json())
+        return Chatter(http)
 
     return factory
