@@ -69,7 +69,7 @@ async def chat_server_fixture(knowledge_base: str) -> AsyncIterator[str]:
     await asyncio.wait_for(serving, 15)
 
 
-def _use_model(base_url: str | None) -> None:
+def use_model(base_url: str | None) -> None:
     settings = get_settings().llm
     settings.api_key = SecretStr(API_KEY) if base_url else None
     settings.base_url = base_url
@@ -80,15 +80,15 @@ def _use_model(base_url: str | None) -> None:
 @pytest.fixture(name="model_answers")
 def model_answers_fixture(fake_llm: FakeStreamingLLM) -> Iterator[FakeStreamingLLM]:
     fake_llm.reset()
-    _use_model(fake_llm.base_url)
+    use_model(fake_llm.base_url)
     yield fake_llm
-    _use_model(None)
+    use_model(None)
     assert not fake_llm.problems, fake_llm.problems
 
 
 @pytest.fixture(name="offline_answers")
 def offline_answers_fixture() -> None:
-    _use_model(None)
+    use_model(None)
 
 
 @pytest.fixture(name="http")
