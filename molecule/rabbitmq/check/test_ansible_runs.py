@@ -32,7 +32,17 @@ def test_a_rotated_cookie_never_appears_in_the_output():
         for name in SECRET_NAMES
         if name != "rabbitmq_admin_password"
     }
-    run = gt.run_playbook("converge.yml", "--check", "--diff", "-v", "-e", json.dumps(rotated))
+    # Only the phases that handle secrets: the topology phase's rabbitmqctl calls add a minute.
+    run = gt.run_playbook(
+        "converge.yml",
+        "--check",
+        "--diff",
+        "-v",
+        "--tags",
+        "rabbitmq_preflight,rabbitmq_configure,rabbitmq_users",
+        "-e",
+        json.dumps(rotated),
+    )
     assert run.returncode == 0, run.stdout[-3000:]
     assert all(counters["changed"] >= 1 for counters in gt.play_recap(run.stdout).values())
     output = run.stdout + run.stderr
