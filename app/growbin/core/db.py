@@ -52,7 +52,7 @@ class DatabaseRegistry:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._engines: dict[str, AsyncEngine] = {}
-        self._sessionmakers: dict[str, async_sessionmaker[AsyncSession]] = {}
+        self._sessionmakers: dict[tuple[str, bool], async_sessionmaker[AsyncSession]] = {}
 
     def engine(self, domain: str) -> AsyncEngine:
         if domain not in self._engines:
@@ -67,12 +67,21 @@ class DatabaseRegistry:
             )
         return self._engines[domain]
 
-    def sessionmaker(self, domain: str) -> async_sessionmaker[AsyncSession]:
-        if domain not in self._sessionmakers:
-            self._sessionmakers[domain] = async_sessionmaker(
-                self.engine(domain), expire_on_commit=False
-            )
-        return self._sessionmakers[domain]
+    def sessionmaker(
+        self, domain: str, *, autocommit: bool = False
+    ) -> async_sessionmaker[AsyncSession]:
+        """Sessions on ``domain``'s database.
+
+        ``autocommit`` sessions run each statement on its own, without BEGIN/ROLLBACK round
+        trips: for endpoints that only read with a single statement.
+        """
+        key = (domain, autocommit)
+        if key not in self._sessionmakers:
+            engine = self.engine(domain)
+            if autocommit:
+                engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+            self._sessionmakers[key] = async_sessionmaker(engine, expire_on_commit=False)
+        return self._sessionmakers[key]
 
     async def dispose(self) -> None:
         for engine in self._engines.values():
@@ -98,15 +107,18 @@ async def close_databases() -> None:
         _registry = None
 
 
-def session_dependency(domain: str) -> Callable[[], AsyncIterator[AsyncSession]]:
+def session_dependency(
+    domain: str, *, autocommit: bool = False
+) -> Callable[[], AsyncIterator[AsyncSession]]:
     """A FastAPI dependency yielding a session on ``domain``'s database.
 
     Domains wrap it in an ``Annotated`` alias (e.g. ``AuthSession``); services commit
-    explicitly, anything uncommitted is rolled back when the request ends.
+    explicitly, anything uncommitted is rolled back when the request ends. ``autocommit``:
+    see :meth:`DatabaseRegistry.sessionmaker`.
     """
 
     async def session() -> AsyncIterator[AsyncSession]:
-        async with get_databases().sessionmaker(domain)() as db_session:
+        async with get_databases().sessionmaker(domain, autocommit=autocommit)() as db_session:
             yield db_session
 
     session.__name__ = f"{domain}_session"

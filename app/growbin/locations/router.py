@@ -11,7 +11,10 @@ from growbin.core.db import session_dependency
 from growbin.locations import service
 from growbin.locations.schemas import DropOffCategory, DropOffPoint, NearbyResult
 
-LocationsSession = Annotated[AsyncSession, Depends(session_dependency("locations"))]
+# Both endpoints are one read-only statement: no transaction round trips.
+LocationsSession = Annotated[
+    AsyncSession, Depends(session_dependency("locations", autocommit=True))
+]
 
 router = APIRouter()
 
