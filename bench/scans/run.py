@@ -63,6 +63,8 @@ class Result:
     added_latency_p50_ms: float
     added_latency_p99_ms: float
     failed: int
+    # Journal entries not yet in PostgreSQL when the load stopped: does the drain keep up?
+    journal_backlog: int
 
 
 def read_services() -> dict[str, str]:
@@ -206,6 +208,14 @@ def environment(services: dict[str, str], work: Path) -> dict[str, str]:
     return env
 
 
+def journal_depth(metrics_port: int) -> int:
+    text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+    for line in text.splitlines():
+        if line.startswith("growbin_worker_wal_depth "):
+            return int(float(line.split()[1]))
+    raise RuntimeError("the worker does not export growbin_worker_wal_depth")
+
+
 def small_png() -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (64, 48), (30, 120, 200)).save(out, "PNG")
@@ -297,14 +307,15 @@ async def measure(
     redis = Redis.from_url(env["GROWBIN_REDIS__URL"], decode_responses=True)
     try:
         async with httpx.AsyncClient(base_url=api_url, timeout=60, limits=limits) as api:
+            pids = group_pids(api_process.pid) | group_pids(worker.pid) | service_pids()
             headers = await token(api)
             await load(api, redis, headers, concurrency, 3)  # warm-up
-            pids = group_pids(api_process.pid) | group_pids(worker.pid) | service_pids()
             cpu_before = cpu_seconds(pids)
             started = time.monotonic()
             latencies, _, failed = await load(api, redis, headers, concurrency, seconds)
             elapsed = time.monotonic() - started
             cpu_used = cpu_seconds(pids) - cpu_before
+            backlog = journal_depth(metrics_port)
     finally:
         await redis.aclose()
         stop(worker)
@@ -323,6 +334,7 @@ async def measure(
         added_latency_p50_ms=round(1000 * statistics.median(added), 1),
         added_latency_p99_ms=round(1000 * added[min(len(added) - 1, int(len(added) * 0.99))], 1),
         failed=failed,
+        journal_backlog=backlog,
     )
 
 
@@ -352,6 +364,8 @@ def main() -> int:
             "--port",
             str(api_port),
             "--no-access-log",
+            "--timeout-keep-alive",
+            "120",
             "--log-level",
             "warning",
         ],
@@ -378,7 +392,8 @@ def main() -> int:
     for r in results:
         print(
             f"| {r.concurrency} | {r.scans_per_second} | {r.theoretical_per_second} | {r.ratio} "
-            f"| {r.cpu_ms_per_scan} | {r.added_latency_p50_ms} ms | {r.added_latency_p99_ms} ms |"
+            f"| {r.cpu_ms_per_scan} | {r.added_latency_p50_ms} ms | {r.added_latency_p99_ms} ms "
+            f"| {r.journal_backlog} |"
         )
     return 0
 

@@ -136,6 +136,16 @@ async def _enqueue(scan_id: uuid.UUID, user_id: uuid.UUID, source_key: str) -> N
     )
 
 
+async def _publish(redis: Redis, scan_id: uuid.UUID, status: ScanStatus, data: dict) -> None:
+    try:
+        await progress.publish(
+            redis, scan_id, status, {"scan_id": str(scan_id), "at": time.time(), **data}
+        )
+    except RedisError:
+        # Progress is a convenience: GET /{id} reports the state from PostgreSQL.
+        log.warning("could not publish the %s event of scan %s", status, scan_id)
+
+
 async def _accept(
     session: AsyncSession,
     redis: Redis,
@@ -167,22 +177,17 @@ async def _accept(
         assert existing is not None
         return existing, False
     await session.commit()
+    # Announced before it is queued, so "queued" always precedes the workers' events.
+    await _publish(redis, scan_id, ScanStatus.QUEUED, {})
     try:
         await _enqueue(scan_id, user_id, source_key)
     except Exception as exc:
         log.exception("could not queue scan %s", scan_id)
-        await repository.mark_failed(
-            session, scan_id, "The scan could not be queued; please try again."
-        )
+        reason = "The scan could not be queued; please try again."
+        await repository.mark_failed(session, scan_id, reason)
         await session.commit()
+        await _publish(redis, scan_id, ScanStatus.FAILED, {"reason": reason})
         raise ServiceUnavailable("The scan queue is unavailable; please try again.") from exc
-    try:
-        await progress.publish(
-            redis, scan_id, ScanStatus.QUEUED, {"scan_id": str(scan_id), "at": time.time()}
-        )
-    except RedisError:
-        # Progress is a convenience: the scan is queued and GET /{id} reports it.
-        log.warning("could not publish the queued event of scan %s", scan_id)
     scan = await repository.get(session, scan_id)
     assert scan is not None
     return scan, True

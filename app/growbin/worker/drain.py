@@ -1,4 +1,7 @@
-"""The drain loop: journal entries to PostgreSQL, oldest first, then deleted from the journal.
+"""The drain loop: journal entries to PostgreSQL in batches, oldest first, then deleted.
+
+A batch is folded per scan (fields merged, the furthest state wins) and written in one
+transaction.
 
 Applying an entry is idempotent: a state is written only over a lower stage (see
 ``growbin.scans.models.STAGES``), so replaying an entry, or a second delivery of the same task,
@@ -11,8 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import update
 
@@ -23,7 +29,8 @@ from growbin.worker.journal import Entry, Journal
 
 log = logging.getLogger(__name__)
 
-BATCH = 100
+BATCH = 500
+SHUTDOWN_DRAIN_SECONDS = 10
 APPLY_TIMEOUT_SECONDS = 10
 MAX_PAUSE_SECONDS = 5.0
 _COLUMNS = {
@@ -42,27 +49,52 @@ def _timestamp(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-async def apply_entry(entry: Entry) -> bool:
-    """Write one entry to PostgreSQL; True if it moved the scan forward."""
-    status = ScanStatus(entry.status)
-    at = _timestamp(entry.created_at)
-    scan_id = uuid.UUID(entry.scan_id)
-    values = {key: value for key, value in entry.fields.items() if key in _COLUMNS}
-    values.update(status=status, stage=STAGES[status], updated_at=at)
-    if STAGES[status] == STAGES[ScanStatus.COMPLETED]:
-        values["completed_at"] = at
+@dataclass
+class ScanUpdate:
+    """Journal entries of one scan folded into one write: fields merged, furthest state wins."""
+
+    scan_id: uuid.UUID
+    status: ScanStatus
+    created_at: float
+    fields: dict[str, Any]
+
+
+def fold(entries: list[Entry]) -> list[ScanUpdate]:
+    updates: dict[str, ScanUpdate] = {}
+    for entry in entries:
+        status = ScanStatus(entry.status)
+        folded = updates.get(entry.scan_id)
+        if folded is None:
+            updates[entry.scan_id] = ScanUpdate(
+                uuid.UUID(entry.scan_id), status, entry.created_at, dict(entry.fields)
+            )
+        elif STAGES[status] > STAGES[folded.status]:
+            # A second terminal entry (from a duplicate delivery) is ignored: the first wins.
+            folded.status = status
+            folded.created_at = entry.created_at
+            folded.fields.update(entry.fields)
+    return list(updates.values())
+
+
+async def apply_updates(updates: list[ScanUpdate]) -> None:
+    """Write folded entries in one transaction; each moves its scan only forward."""
     sessionmaker = get_databases().sessionmaker("scans")
     async with sessionmaker() as session:
-        moved = await session.scalar(
-            update(Scan)
-            .where(Scan.id == scan_id, Scan.stage < STAGES[status])
-            .values(**values)
-            .returning(Scan.id)
-        )
+        for item in updates:
+            at = _timestamp(item.created_at)
+            values = {key: value for key, value in item.fields.items() if key in _COLUMNS}
+            values.update(status=item.status, stage=STAGES[item.status], updated_at=at)
+            if STAGES[item.status] == STAGES[ScanStatus.COMPLETED]:
+                values["completed_at"] = at
+            await session.execute(
+                update(Scan)
+                .where(Scan.id == item.scan_id, Scan.stage < STAGES[item.status])
+                .values(**values)
+            )
         await session.commit()
-    if status is ScanStatus.COMPLETED:
-        await _record_statistics(scan_id)
-    return moved is not None
+    for item in updates:
+        if item.status is ScanStatus.COMPLETED:
+            await _record_statistics(item.scan_id)
 
 
 async def _record_statistics(scan_id: uuid.UUID) -> None:
@@ -87,16 +119,16 @@ class Drainer:
         self._thread: threading.Thread | None = None
 
     async def drain_once(self) -> int:
-        applied = 0
-        for entry in self.journal.pending(BATCH):
-            try:
-                await asyncio.wait_for(apply_entry(entry), APPLY_TIMEOUT_SECONDS)
-            except Exception as exc:
-                self.journal.record_failure(entry.seq, f"{type(exc).__name__}: {exc}")
-                raise
-            self.journal.remove(entry.seq)
-            applied += 1
-        return applied
+        entries = self.journal.pending(BATCH)
+        if not entries:
+            return 0
+        try:
+            await asyncio.wait_for(apply_updates(fold(entries)), APPLY_TIMEOUT_SECONDS)
+        except Exception as exc:
+            self.journal.record_failure(entries[0].seq, f"{type(exc).__name__}: {exc}")
+            raise
+        self.journal.remove_through(entries[-1].seq)
+        return len(entries)
 
     async def _loop(self) -> None:
         pause = self.interval
@@ -111,9 +143,11 @@ class Drainer:
                     log.warning("journal drain failed (%s); entries stay pending", exc)
                     pause = min(MAX_PAUSE_SECONDS, pause * 2)
                 await asyncio.sleep(pause)
-            # A last pass so a clean shutdown leaves nothing behind when PostgreSQL is up.
+            # Last passes so a clean shutdown leaves nothing behind when PostgreSQL is up.
+            deadline = time.monotonic() + SHUTDOWN_DRAIN_SECONDS
             try:
-                await self.drain_once()
+                while await self.drain_once() and time.monotonic() < deadline:
+                    pass
             except Exception as exc:
                 log.warning("journal not empty at shutdown (%s); replayed on next start", exc)
         finally:

@@ -81,8 +81,9 @@ class Journal:
             for seq, scan_id, user_id, status, fields, created_at, attempts in rows
         ]
 
-    def remove(self, seq: int) -> None:
-        self._connection().execute("DELETE FROM journal WHERE seq = ?", (seq,))
+    def remove_through(self, seq: int) -> None:
+        """Delete every entry up to ``seq``: a drained batch is always the oldest entries."""
+        self._connection().execute("DELETE FROM journal WHERE seq <= ?", (seq,))
 
     def record_failure(self, seq: int, error: str) -> None:
         self._connection().execute(

@@ -286,9 +286,17 @@ def new_user(api: httpx.AsyncClient):
 
 
 async def read_events(
-    client: httpx.AsyncClient, scan_id: str, headers: dict[str, str], within: float = 60
+    client: httpx.AsyncClient,
+    scan_id: str,
+    headers: dict[str, str],
+    within: float = 60,
+    ids: list[str] | None = None,
 ) -> list[tuple[str, dict]]:
-    """All SSE events of a scan up to its terminal event, in the order received."""
+    """All SSE events of a scan up to its terminal event, in the order received.
+
+    Their SSE ids are appended to ``ids`` when given; a ``Last-Event-ID`` in ``headers``
+    resumes after that event.
+    """
     events: list[tuple[str, dict]] = []
 
     async def consume() -> None:
@@ -297,15 +305,19 @@ async def read_events(
         ) as response:
             assert response.status_code == 200, await response.aread()
             assert response.headers["content-type"].startswith("text/event-stream")
-            event, data = None, None
+            event, data, event_id = None, None, None
             async for line in response.aiter_lines():
-                if line.startswith("event: "):
+                if line.startswith("id: "):
+                    event_id = line[len("id: ") :]
+                elif line.startswith("event: "):
                     event = line[len("event: ") :]
                 elif line.startswith("data: "):
                     data = json.loads(line[len("data: ") :])
                 elif line == "" and event is not None:
                     events.append((event, data))
-                    event, data = None, None
+                    if ids is not None:
+                        ids.append(event_id)
+                    event, data, event_id = None, None, None
 
     await asyncio.wait_for(consume(), within)
     return events

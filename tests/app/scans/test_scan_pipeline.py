@@ -9,9 +9,12 @@ import uuid
 
 import pytest
 from conftest import read_events, wait_for_scan
+from growbin.core.db import get_databases
+from growbin.scans.models import Scan
 from growbin.vision.base import category_slugs, item_slugs
 from PIL import Image
 from sample_images import cat_photo, coffee_photo, small_png
+from sqlalchemy import func, select
 
 pytestmark = pytest.mark.integration
 
@@ -49,9 +52,14 @@ async def test_openai_classifier_end_to_end(scans_stack, api, new_user):
     assert accepted.json()["status"] == "queued"
     assert accepted.headers["location"].endswith(f"/api/v1/scans/{scan_id}")
 
-    events = await read_events(api, scan_id, headers)
+    ids: list[str] = []
+    events = await read_events(api, scan_id, headers, ids=ids)
     assert [name for name, _ in events] == [*PROGRESS, "completed"]
+    assert all(ids) and len(set(ids)) == len(ids)
     final = events[-1][1]["result"]
+    # A client that lost its connection resumes after the last event it saw.
+    resumed = await read_events(api, scan_id, {**headers, "Last-Event-ID": ids[1]})
+    assert resumed == events[2:]
     assert final["category"]["slug"] == "clear-pet"
     assert final["item"]["slug"] == "water-bottle"
     assert final["steps"] and all(step["ko"] and step["en"] for step in final["steps"])
@@ -132,3 +140,27 @@ async def test_only_the_owner_sees_a_scan(scans_stack, api, new_user):
     assert (await api.get("/api/v1/scans", headers=stranger)).json()["items"] == []
     missing = await api.get(f"/api/v1/scans/{uuid.uuid4()}", headers=owner)
     assert missing.status_code == 404
+
+
+async def test_account_deletion_purges_scans_and_images(scans_stack, api, new_user):
+    scans_stack.start_worker("openai")
+    headers = await new_user()
+    scan_id = (await post_photo(api, headers, small_png())).json()["id"]
+    await wait_for_scan(api, scan_id, headers)
+    user_id = (await api.get("/api/v1/users/me", headers=headers)).json()["user_id"]
+    image = scans_stack.objects / f"scans/{scan_id}/image.jpg"
+    assert image.exists()
+    assert (await api.delete("/api/v1/users/me", headers=headers)).status_code == 202
+
+    async def remaining() -> int:
+        async with get_databases().sessionmaker("scans")() as session:
+            return await session.scalar(
+                select(func.count()).select_from(Scan).where(Scan.user_id == uuid.UUID(user_id))
+            )
+
+    for _ in range(100):  # up to 20 s
+        if not await remaining():
+            break
+        await asyncio.sleep(0.2)
+    assert await remaining() == 0
+    assert not image.exists()
