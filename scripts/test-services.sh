@@ -14,6 +14,7 @@ PG_VERSION=15
 PG_CLUSTER=main
 PG_PORT=5432
 REDIS_PORT=6379
+REDIS_PIDFILE=/run/redis-test.pid
 AMQP_PORT=5672
 TEST_USER=growbin_test
 RABBIT_VHOST=growbin
@@ -94,11 +95,23 @@ start_redis() {
     redis_cli config set requirepass "$TEST_PASSWORD" >/dev/null
     return
   fi
+  if redis_cli ping 2>&1 | grep -q NOAUTH; then
+    # Ours, started with a password from an env file that has since been removed: restart it
+    # with the current one. Someone else's Redis is left alone.
+    if [[ -s $REDIS_PIDFILE ]] && kill -0 "$(cat "$REDIS_PIDFILE")" 2>/dev/null; then
+      log "restarting the test Redis with the current password"
+      kill "$(cat "$REDIS_PIDFILE")"
+      for _ in $(seq 50); do redis_cli ping >/dev/null 2>&1 || break; sleep 0.1; done
+    else
+      echo "test-services: a Redis we did not start holds 127.0.0.1:$REDIS_PORT" >&2
+      exit 1
+    fi
+  fi
   log "starting Redis on 127.0.0.1:$REDIS_PORT"
   mkdir -p /var/lib/redis-test
   # The password goes through stdin, not argv, so it does not show in the process list.
-  printf 'bind 127.0.0.1\nport %s\nrequirepass %s\ndaemonize yes\ndir /var/lib/redis-test\nsave ""\nappendonly no\nlogfile /var/log/redis-test.log\n' \
-    "$REDIS_PORT" "$TEST_PASSWORD" | redis-server -
+  printf 'bind 127.0.0.1\nport %s\nrequirepass %s\ndaemonize yes\npidfile %s\ndir /var/lib/redis-test\nsave ""\nappendonly no\nlogfile /var/log/redis-test.log\n' \
+    "$REDIS_PORT" "$TEST_PASSWORD" "$REDIS_PIDFILE" | redis-server -
   for _ in $(seq 50); do
     redis_cli -a "$TEST_PASSWORD" ping 2>/dev/null | grep -q PONG && return
     sleep 0.1
