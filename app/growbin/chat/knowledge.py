@@ -10,6 +10,7 @@ hits above a relevance floor.
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,12 @@ RECYCLABLE_ROOT = "recyclables"
 # Search scores run 0..2 (similarity plus a bonus for exact or prefix matches). Below this a
 # hit is a coincidental resemblance, not the thing asked about.
 MIN_SCORE = 0.6
+# An exact (or all but exact) name match: no single word of the question can be a better
+# reading of it, so the remaining terms are not searched.
+DECISIVE_SCORE = 1.5
+# Category entries are reference data read on every question; kept this long per process
+# (a catalog reload shows in answers within this time).
+CATEGORY_CACHE_SECONDS = 60.0
 MAX_TERMS = 6
 MAX_ENTRIES = 3
 HITS_PER_TERM = 3
@@ -222,7 +229,19 @@ async def _root_slug(session: Any, slug: str) -> str:
     return slug
 
 
+_category_cache: dict[str, tuple[float, Entry]] = {}
+
+
 async def _category_entry(session: Any, slug: str) -> Entry:
+    cached = _category_cache.get(slug)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    entry = await _load_category_entry(session, slug)
+    _category_cache[slug] = (time.monotonic() + CATEGORY_CACHE_SECONDS, entry)
+    return entry
+
+
+async def _load_category_entry(session: Any, slug: str) -> Entry:
     detail = await recycling.category_detail(session, slug)
     return Entry(
         ref=f"category:{detail.slug}",
@@ -274,6 +293,8 @@ async def retrieve(redis: Redis, question: str, limit: int = MAX_ENTRIES) -> lis
                 score = hit.score - rank * 0.01
                 if hit.score >= MIN_SCORE and score > best.get((hit.kind, hit.slug), 0):
                     best[(hit.kind, hit.slug)] = score
+            if best and max(best.values()) >= DECISIVE_SCORE:
+                break
         chosen = sorted(best, key=lambda key: -best[key])[:limit]
         entries = []
         for kind, slug in chosen:
