@@ -386,9 +386,10 @@ def main() -> int:
     RESULTS.write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
     print()
     print(
-        "| pool | scans/s | theoretical | ratio | CPU ms/scan outside model | p50 added | p99 added |"
+        "| pool | scans/s | theoretical | ratio | CPU ms/scan outside model "
+        "| p50 added | p99 added | journal backlog |"
     )
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
         print(
             f"| {r.concurrency} | {r.scans_per_second} | {r.theoretical_per_second} | {r.ratio} "
