@@ -22,6 +22,7 @@ import asyncio
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -382,6 +383,7 @@ def main() -> int:
     finally:
         stop(api)
         stop(model)
+        shutil.rmtree(work, ignore_errors=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
     print()
