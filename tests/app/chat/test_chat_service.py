@@ -21,10 +21,13 @@ async def test_ready_checks_the_databases_answers_read(http) -> None:
     response = await http.get("/ready")
 
     assert response.status_code == 200, response.text
-    body = response.text
     # Answers read the knowledge base and the user's scans besides the chat database.
-    for database in ("chat", "recycling", "scans"):
-        assert database in body
+    assert sorted(response.json()["checks"]) == [
+        "database:chat",
+        "database:recycling",
+        "database:scans",
+        "redis",
+    ]
 
 
 async def test_chat_migration_is_reversible(migrated_databases) -> None:
