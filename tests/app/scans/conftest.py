@@ -109,6 +109,11 @@ class Worker:
     def stop(self) -> None:
         stop_process(self.process)
 
+    def pool_processes(self) -> list[int]:
+        """Pids of the prefork pool's child processes."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in children.read_text().split()]
+
     def metrics(self) -> dict[str, float]:
         text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
         values = {}
@@ -145,6 +150,7 @@ class Stack:
         classifier: str = "openai",
         *,
         concurrency: int = 4,
+        pool: str = "threads",
         wal_path: Path | None = None,
         **overrides: str,
     ) -> Worker:
@@ -165,7 +171,7 @@ class Stack:
             "-Q",
             "storage,ai",
             "-P",
-            "threads",
+            pool,
             "-c",
             str(concurrency),
             "-n",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -88,6 +89,27 @@ async def test_worker_killed_mid_task_completes_exactly_once(scans_stack, api, n
     await asyncio.sleep(1)  # a second count would have arrived by now
     assert await user_stats(api, headers) == {"clear-pet": 1}
     assert queue_depths()["ai"] == 0
+
+
+async def test_pool_process_killed_mid_task_is_redelivered(scans_stack, api, new_user):
+    fake = scans_stack.fake_model
+    fake.latency_seconds = 5
+    worker = scans_stack.start_worker("openai", pool="prefork", concurrency=1)
+    headers = await new_user()
+    scan_id = await post_photo(api, headers, small_png())
+
+    async def model_called() -> bool:
+        return len(fake.requests) == 1
+
+    await wait_until(model_called, 30, "the model call")
+    (child,) = worker.pool_processes()
+    os.kill(child, signal.SIGKILL)  # the main process survives and sees the child die
+    fake.latency_seconds = 0
+    events = await read_events(api, scan_id, headers)
+    assert [name for name, _ in events].count("completed") == 1
+    assert (await wait_for_scan(api, scan_id, headers))["status"] == "completed"
+    assert len(fake.requests) == 2
+    assert worker.process.poll() is None
 
 
 async def test_model_errors_are_retried_then_succeed(scans_stack, api, new_user):
