@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -319,3 +320,108 @@ async def test_postgresql_outage_loses_nothing(private_stack):
         stats = (await api.get("/api/v1/users/me/stats", headers=headers)).json()
         assert stats["total_scans"] == len(scan_ids)
     redis.close()
+
+
+class PrivateRabbitMQ:
+    """A throwaway RabbitMQ node (own ports, own data), so restarting it disturbs nobody."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="growbin-rmq-", dir="/tmp"))
+        self.port = free_port()
+        self.node = f"growbin-fault-{self.port}@localhost"
+        self.password = secrets.token_hex(16)
+        (self.dir / "enabled_plugins").write_text("[].\n")
+        shutil.chown(self.dir, "rabbitmq")
+        self.env = {
+            **os.environ,
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(free_port()),
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+            "RABBITMQ_MNESIA_BASE": str(self.dir / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.dir / "log"),
+            "RABBITMQ_PID_FILE": str(self.dir / "pid"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "enabled_plugins"),
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+        }
+        self.running = False
+
+    @property
+    def url(self) -> str:
+        return f"amqp://growbin_fault:{self.password}@127.0.0.1:{self.port}/growbin"
+
+    def ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["rabbitmqctl", "-n", self.node, "-q", *args],
+            env=self.env,
+            check=check,
+            capture_output=True,
+            timeout=90,
+        )
+
+    def start(self) -> None:
+        subprocess.run(["rabbitmq-server", "-detached"], env=self.env, check=True, timeout=30)
+        self.running = True
+        deadline = time.monotonic() + 60
+        while self.ctl("status", check=False).returncode != 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"RabbitMQ node {self.node} did not start")
+            time.sleep(0.5)
+        self.ctl("--timeout", "60", "await_startup")
+
+    def configure(self) -> None:
+        self.ctl("add_vhost", "growbin")
+        self.ctl("add_user", "growbin_fault", self.password)
+        self.ctl("set_permissions", "-p", "growbin", "growbin_fault", ".*", ".*", ".*")
+
+    def stop(self) -> None:
+        self.ctl("stop")
+        self.running = False
+
+    def remove(self) -> None:
+        if self.running:
+            self.ctl("stop", check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+async def private_broker(scans_stack: Stack):
+    rabbit = PrivateRabbitMQ()
+    api_process = None
+    try:
+        await asyncio.to_thread(rabbit.start)
+        await asyncio.to_thread(rabbit.configure)
+        env = {**scans_stack.env, "GROWBIN_BROKER__URL": rabbit.url}
+        port = free_port()
+        api_process = await asyncio.to_thread(
+            start_api, env, port, scans_stack.tmp / "api-broker.log"
+        )
+        stack = Stack(
+            f"http://127.0.0.1:{port}",
+            env,
+            scans_stack.objects,
+            scans_stack.tmp,
+            scans_stack.fake_model,
+        )
+        yield stack, rabbit
+        stack.stop_workers()
+    finally:
+        if api_process is not None:
+            stop_process(api_process)
+        await asyncio.to_thread(rabbit.remove)
+
+
+async def test_broker_restart_with_scans_queued(private_broker, api, new_user):
+    stack, rabbit = private_broker
+    headers = await new_user()  # accounts live in PostgreSQL, shared by both APIs
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as broker_api:
+        # No worker yet: the scans wait in the durable queue.
+        scan_ids = [await post_photo(broker_api, headers, small_png(n)) for n in range(5)]
+        await asyncio.to_thread(rabbit.stop)
+        await asyncio.to_thread(rabbit.start)
+        stack.start_worker("openai")
+        for scan_id in scan_ids:
+            scan = await wait_for_scan(broker_api, scan_id, headers, within=60)
+            assert scan["status"] == "completed", scan
+    assert len(stack.fake_model.requests) == len(scan_ids)
