@@ -158,9 +158,13 @@ async def _accept(
     write_source: bytes | None,
 ) -> tuple[Scan, bool]:
     if write_source is not None:
-        await asyncio.to_thread(
-            get_store().put, source_key, write_source, "application/octet-stream"
-        )
+        try:
+            await asyncio.to_thread(
+                get_store().put, source_key, write_source, "application/octet-stream"
+            )
+        except Exception as exc:
+            log.exception("could not store the upload of scan %s", scan_id)
+            raise ServiceUnavailable("The image store is unavailable; please try again.") from exc
     inserted = await repository.insert_queued(
         session,
         scan_id=scan_id,
@@ -245,6 +249,9 @@ async def scan_from_upload(
         ) from exc
     except ValueError as exc:
         raise Forbidden("The object key is not valid.") from exc
+    except Exception as exc:
+        log.exception("could not look up upload %s", object_key)
+        raise ServiceUnavailable("The image store is unavailable; please try again.") from exc
     if size == 0:
         raise ImageRejectedError(images.ImageRejected("empty_image", "The upload is empty."))
     if size > max_upload_bytes():
