@@ -38,6 +38,8 @@ from growbin.core.settings import get_settings
 log = logging.getLogger(__name__)
 
 MAX_CONVERSATIONS_LISTED = 100
+# Replaced by the first question's first line when that question arrives.
+DEFAULT_TITLE = "New conversation"
 # Turns read from the database before the token budget trims them.
 HISTORY_ROWS = 50
 
@@ -68,16 +70,13 @@ def _message_view(message: Message) -> MessageView:
 
 
 def _default_title(question: str) -> str:
-    first_line = question.strip().splitlines()[0] if question.strip() else "New conversation"
-    return first_line[:60]
+    return question.strip().splitlines()[0][:60]
 
 
 async def create_conversation(
     session: AsyncSession, user_id: uuid.UUID, title: str | None
 ) -> ConversationView:
-    conversation = await repository.create_conversation(
-        session, user_id, title or "New conversation"
-    )
+    conversation = await repository.create_conversation(session, user_id, title or DEFAULT_TITLE)
     await session.commit()
     return _conversation_view(conversation)
 
@@ -225,7 +224,7 @@ async def prepare_answer(
         sources=[e.source() for e in entries],
         token_estimate=0,
     )
-    if conversation.title == "New conversation":
+    if conversation.title == DEFAULT_TITLE:
         conversation.title = _default_title(content)
     await repository.touch(session, conversation.id)
     await session.commit()
@@ -311,9 +310,11 @@ async def stream_answer(prepared: PreparedAnswer) -> AsyncIterator[str]:
                 "sources": [e.source() for e in prepared.entries],
             },
         )
-        tokens = _model_tokens(prepared) if answerer is Answerer.MODEL else None
+        source = (
+            _model_tokens(prepared) if answerer is Answerer.MODEL else _offline_tokens(prepared)
+        )
         try:
-            async with aclosing(tokens or _offline_tokens(prepared)) as pieces:
+            async with aclosing(source) as pieces:
                 async for piece in pieces:
                     if not parts:
                         FIRST_TOKEN.labels(answerer).observe(
