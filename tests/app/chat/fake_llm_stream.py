@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -66,6 +67,8 @@ class FakeStreamingLLM:
         self.first_token_delay_seconds = 0.0
         # Status to answer the next requests with instead of a stream (e.g. 503).
         self.fail_with_status: int | None = None
+        # Drop the connection after this many tokens, without ending the stream.
+        self.break_after_tokens: int | None = None
         self.reply = grounded_reply
         self.exchanges: list[Exchange] = []
         self.problems: list[str] = []
@@ -94,6 +97,7 @@ class FakeStreamingLLM:
         self.token_interval_seconds = 0.0
         self.first_token_delay_seconds = 0.0
         self.fail_with_status = None
+        self.break_after_tokens = None
         self.reply = grounded_reply
 
     def _record(self, exchange: Exchange) -> None:
@@ -138,15 +142,15 @@ class FakeStreamingLLM:
                     exchange.finished.set()
                     return
                 try:
-                    self._stream(exchange, fake.reply(exchange))
-                    exchange.completed = True
+                    exchange.completed = self._stream(exchange, fake.reply(exchange))
                 except (BrokenPipeError, ConnectionResetError):
                     exchange.hung_up = True
                 finally:
                     exchange.finished.set()
                 self.close_connection = True
 
-            def _stream(self, exchange: Exchange, text: str) -> None:
+            def _stream(self, exchange: Exchange, text: str) -> bool:
+                """Stream ``text``; False if the stream was broken off on purpose."""
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Transfer-Encoding", "chunked")
@@ -156,6 +160,9 @@ class FakeStreamingLLM:
                 pieces = re.findall(r"\S+\s*", text)
                 time.sleep(fake.first_token_delay_seconds)
                 for index, piece in enumerate(pieces):
+                    if index == fake.break_after_tokens:
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        return False
                     delta: dict[str, Any] = {"content": piece}
                     if index == 0:
                         delta["role"] = "assistant"
@@ -165,6 +172,7 @@ class FakeStreamingLLM:
                 self._event(exchange, created, {}, "stop")
                 self._chunk(b"data: [DONE]\n\n")
                 self._chunk(b"")
+                return True
 
             def _event(
                 self, exchange: Exchange, created: int, delta: dict, finish: str | None

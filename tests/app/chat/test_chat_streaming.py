@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from chat_fixtures import (  # noqa: F401 - fixtures, used by name
     chat_server_fixture,
     fake_llm_fixture,
@@ -48,11 +49,20 @@ async def test_answer_streams_token_by_token_and_is_stored(model_answers, new_ch
     assert stored[1]["citations"] == answer.done["citations"] == ["item:soda-pet-bottle"]
 
 
+@pytest.mark.parametrize(
+    "tokens_before_hang_up",
+    [
+        pytest.param(3, id="while-tokens-flow"),
+        # The answer is then waiting on the model's first token when the client goes.
+        pytest.param(0, id="before-first-token"),
+    ],
+)
 async def test_client_disconnect_mid_stream_stores_partial_answer(
-    model_answers, new_chatter
+    model_answers, new_chatter, tokens_before_hang_up: int
 ) -> None:
     # Slow enough that the client hangs up long before the model is done.
     model_answers.token_interval_seconds = 0.05
+    model_answers.first_token_delay_seconds = 0.5 if tokens_before_hang_up == 0 else 0
     chatter = await new_chatter()
     conversation = await chatter.new_conversation()
     baseline = asyncio.all_tasks()
@@ -68,7 +78,12 @@ async def test_client_disconnect_mid_stream_stores_partial_answer(
         async for event, data in read_events(response):
             if event == "token":
                 received.append(data["text"])
-            if len(received) == 3:
+            if len(received) == tokens_before_hang_up:
+                # Hang up only once the model is working on the answer.
+                for _ in range(500):
+                    if model_answers.exchanges:
+                        break
+                    await asyncio.sleep(0.01)
                 break
     # Leaving the block closed the connection mid-answer.
 
@@ -91,6 +106,7 @@ async def test_client_disconnect_mid_stream_stores_partial_answer(
     assert answer["content"].startswith("".join(received))
     assert full_reply.startswith(answer["content"])
     assert len(answer["content"]) < len(full_reply)
+    assert answer["citations"] == []
 
     # Nothing is left running for the abandoned answer.
     assert service.active_streams() == 0
@@ -118,3 +134,21 @@ async def test_model_failure_before_first_token_falls_back_to_offline(
     stored = await chatter.messages(conversation)
     assert stored[-1]["answerer"] == "offline"
     assert stored[-1]["content"] == answer.text
+
+
+async def test_model_breaking_off_mid_answer_is_stored_as_failed(
+    model_answers, new_chatter
+) -> None:
+    model_answers.break_after_tokens = 5
+    chatter = await new_chatter()
+    conversation = await chatter.new_conversation()
+
+    answer = await chatter.ask(conversation, "Where do batteries go?")
+
+    assert len(answer.of("token")) == 5
+    assert answer.of("error")[0]["code"] == "model_error"
+    assert answer.done["status"] == "failed"
+    stored = await chatter.messages(conversation)
+    assert stored[-1]["status"] == "failed"
+    assert stored[-1]["content"] == answer.text
+    assert service.active_streams() == 0
