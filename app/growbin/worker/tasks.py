@@ -99,6 +99,14 @@ def retry_or_fail(
     raise task.retry(countdown=delay, exc=exc, max_retries=settings.max_attempts)
 
 
+def _already_stored(runtime: Runtime, scan_id: str) -> bool:
+    try:
+        runtime.store.size(thumbnail_key(scan_id))  # written last
+    except ObjectNotFound:
+        return False
+    return True
+
+
 @app.task(bind=True, name=INGEST_TASK)
 def ingest(self: Task, scan_id: str, user_id: str, source_key: str) -> None:
     """Sniff, check, normalise (EXIF stripped) and store the photo and its thumbnail."""
@@ -122,15 +130,17 @@ def ingest(self: Task, scan_id: str, user_id: str, source_key: str) -> None:
         finish(runtime, self.name, scan_id, user_id, ScanStatus.FAILED, failure_reason=exc.message)
         return
     except ObjectNotFound:
-        finish(
-            runtime,
-            self.name,
-            scan_id,
-            user_id,
-            ScanStatus.FAILED,
-            failure_reason="The uploaded photo is missing; please upload it again.",
-        )
-        return
+        if not _already_stored(runtime, scan_id):
+            finish(
+                runtime,
+                self.name,
+                scan_id,
+                user_id,
+                ScanStatus.FAILED,
+                failure_reason="The uploaded photo is missing; please upload it again.",
+            )
+            return
+        # A redelivery after the original was deleted: the clean copies are there already.
     except ObjectTooLarge:
         finish(
             runtime,
@@ -156,6 +166,11 @@ def ingest(self: Task, scan_id: str, user_id: str, source_key: str) -> None:
         thumbnail_url=runtime.store.public_url(thumbnail_key(scan_id)),
     )
     classify.apply_async(args=[scan_id, user_id], queue=AI_QUEUE, task_id=f"classify-{scan_id}")
+    # The original may carry GPS and camera EXIF: only the clean copies are kept.
+    try:
+        runtime.store.delete(source_key)
+    except Exception as exc:
+        log.warning("original upload %s of scan %s not deleted: %s", source_key, scan_id, exc)
     TASKS.labels(self.name, "done").inc()
 
 

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import httpx
 import pytest
+from botocore.exceptions import ClientError
 from conftest import (
     VENV_BIN,
     Stack,
@@ -142,6 +143,9 @@ async def test_presigned_upload_then_scan(s3_stack, s3_api):
     assert s3.head_object(Bucket=BUCKET, Key=f"scans/{scan_id}/thumbnail.jpg")["ContentLength"] > 0
     scan = await wait_for_scan(s3_api, scan_id, headers)
     assert scan["result"]["category"]["slug"] == "clear-pet"
+    # The original upload (with its EXIF) is deleted once the clean copies exist.
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=BUCKET, Key=key)
 
     again = await s3_api.post(
         "/api/v1/scans", headers={**headers, "Idempotency-Key": "s3-1"}, json={"object_key": key}

@@ -82,6 +82,9 @@ async def test_openai_classifier_end_to_end(scans_stack, api, new_user):
     )
     assert stored.format == "JPEG" and dict(stored.getexif()) == {}
     assert "exif" not in stored.info
+    # The original upload, GPS tags and all, is not kept.
+    assert (scans_stack.objects / "uploads").is_dir()
+    assert not list((scans_stack.objects / "uploads").rglob(f"*{scan_id}*"))
     thumb = Image.open(
         io.BytesIO((scans_stack.objects / f"scans/{scan_id}/thumbnail.jpg").read_bytes())
     )
