@@ -30,21 +30,29 @@ router = APIRouter()
 
 
 class AnswerStream(StreamingResponse):
-    """SSE that always finalises its body, also when the client disconnects mid-answer.
+    """SSE that always finalises its answer, also when the client disconnects.
 
     Starlette cancels the sending task on disconnect; if that happens while the body
     generator waits at a ``yield`` the generator is left suspended, and its cleanup (closing
-    the model response, storing the partial answer) would wait for garbage collection.
-    Closing it here runs that cleanup now.
+    the model response, storing the partial answer) would wait for garbage collection;
+    if it happens before the first byte, the body never runs at all. Both are settled here.
     """
 
     media_type = "text/event-stream"
+
+    def __init__(self, prepared: service.PreparedAnswer) -> None:
+        self._body = service.stream_answer(prepared)
+        self._prepared = prepared
+        super().__init__(
+            self._body, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
-            await self.body_iterator.aclose()  # type: ignore[attr-defined]
+            await self._body.aclose()
+            await service.settle_unstarted(self._prepared)
 
 
 @router.post("/conversations", status_code=201)
@@ -85,6 +93,7 @@ async def list_messages(
 
 @router.post(
     "/conversations/{conversation_id}/messages",
+    status_code=200,
     response_class=AnswerStream,
     responses={200: {"content": {"text/event-stream": {}}, "description": "The answer stream"}},
 )
@@ -105,10 +114,7 @@ async def send_message(
     prepared = await service.prepare_answer(
         session, redis, user.id, conversation_id, body.content, body.scan_id
     )
-    return AnswerStream(
-        service.stream_answer(prepared),
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    return AnswerStream(prepared)
 
 
 domain = DomainSpec(

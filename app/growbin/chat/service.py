@@ -155,6 +155,8 @@ class PreparedAnswer:
     history: list[dict[str, str]]
     answerer: Answerer
     accepted_at: float
+    # Set when the stream's body begins; a response closed before that never ran it.
+    started: bool = False
 
 
 async def _check_rate(user_id: uuid.UUID) -> None:
@@ -294,6 +296,7 @@ async def stream_answer(prepared: PreparedAnswer) -> AsyncIterator[str]:
     Whatever ends the stream, the ``finally`` stores the text generated so far: complete,
     partial (the client went away, or the server stopped) or failed (the model broke off).
     """
+    prepared.started = True
     parts: list[str] = []
     answerer = prepared.answerer
     status = MessageStatus.PARTIAL
@@ -355,6 +358,13 @@ async def stream_answer(prepared: PreparedAnswer) -> AsyncIterator[str]:
             "citations": citations,
         },
     )
+
+
+async def settle_unstarted(prepared: PreparedAnswer) -> None:
+    """Store an answer whose stream never began (the client left before the first byte)."""
+    if not prepared.started:
+        with anyio.CancelScope(shield=True):
+            await _store_answer(prepared, prepared.answerer, "", MessageStatus.PARTIAL)
 
 
 async def purge_user(user_id: uuid.UUID) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 from chat_fixtures import (  # noqa: F401 - fixtures, used by name
@@ -17,6 +18,10 @@ from chat_fixtures import (  # noqa: F401 - fixtures, used by name
 )
 from growbin.chat import service
 from growbin.chat.prompts import SYSTEM_INSTRUCTIONS
+from growbin.chat.router import AnswerStream
+from growbin.core.db import get_databases
+from growbin.core.redis import get_redis
+from starlette.requests import ClientDisconnect
 
 
 async def test_answer_streams_token_by_token_and_is_stored(model_answers, new_chatter) -> None:
@@ -151,4 +156,36 @@ async def test_model_breaking_off_mid_answer_is_stored_as_failed(
     stored = await chatter.messages(conversation)
     assert stored[-1]["status"] == "failed"
     assert stored[-1]["content"] == answer.text
+    assert service.active_streams() == 0
+
+
+async def test_client_gone_before_the_first_byte_still_settles_the_answer(
+    offline_answers, chat_server
+) -> None:
+    # At the ASGI level: the connection is already gone when the response starts, so the
+    # server fails the very first send and the body generator never runs.
+    user_id = uuid.uuid4()
+    async with get_databases().sessionmaker("chat")() as session:
+        conversation = await service.create_conversation(session, user_id, None)
+        prepared = await service.prepare_answer(
+            session, get_redis(), user_id, conversation.id, "Where do batteries go?", None
+        )
+
+    async def receive() -> dict:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        raise OSError("connection reset by peer")
+
+    scope = {"type": "http", "asgi": {"spec_version": "2.4"}}
+    with pytest.raises(ClientDisconnect):
+        await AnswerStream(prepared)(scope, receive, send)
+
+    assert not prepared.started
+    async with get_databases().sessionmaker("chat")() as session:
+        listed = await service.list_messages(session, user_id, conversation.id)
+    assert [(m.role, m.status, m.content) for m in listed.items] == [
+        ("user", "complete", "Where do batteries go?"),
+        ("assistant", "partial", ""),
+    ]
     assert service.active_streams() == 0
