@@ -135,3 +135,15 @@ def test_v1beta4_refuses_fields_it_moved():
         validate(cluster)
     cluster["apiVersion"] = "kubeadm.k8s.io/v1beta3"
     validate(cluster)
+
+
+def test_calico_pool_is_the_kubeadm_pod_network_over_vxlan(rendered_kubeadm):
+    _, out_dir = rendered_kubeadm
+    cluster = documents_by_kind(out_dir / "k8s-master-init.yaml")["ClusterConfiguration"]
+    installation = documents_by_kind(out_dir / "calico-installation.yaml")["Installation"]
+    network = installation["spec"]["calicoNetwork"]
+    [pool] = network["ipPools"]
+    assert pool["cidr"] == cluster["networking"]["podSubnet"]
+    assert pool["encapsulation"] == "VXLAN" and network["bgp"] == "Disabled"
+    # Autodetection pinned to the private node subnet of the production inventory.
+    assert network["nodeAddressAutodetectionV4"] == {"cidrs": ["10.0.0.0/16"]}
