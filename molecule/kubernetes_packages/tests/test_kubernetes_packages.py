@@ -22,7 +22,9 @@ def offline_node(host):
 
 def test_repository_source_is_the_pinned_minor(repository_node):
     source = repository_node.file("/etc/apt/sources.list.d/kubernetes.sources")
-    fields = dict(line.split(": ", 1) for line in source.content_string.splitlines() if ": " in line)
+    fields = dict(
+        line.split(": ", 1) for line in source.content_string.splitlines() if ": " in line
+    )
     assert fields["URIs"] == "https://pkgs.k8s.io/core:/stable:/v1.28/deb/"
     assert fields["Suites"] == "/"
     assert fields["Signed-By"] == "/etc/apt/keyrings/kubernetes-apt-keyring.asc"
@@ -61,3 +63,12 @@ def test_offline_kubelet_unit_is_enabled_with_the_kubeadm_dropin(offline_node):
 
 def test_offline_mode_writes_no_repository(offline_node):
     assert not offline_node.file("/etc/apt/sources.list.d/kubernetes.sources").exists
+
+
+def test_helm_from_the_staged_archive_runs(offline_node):
+    helm = offline_node.file("/usr/local/bin/helm")
+    assert helm.mode == 0o755 and helm.user == "root"
+    assert (
+        offline_node.check_output("/usr/local/bin/helm version --template '{{ .Version }}'")
+        == "v3.17.3"
+    )
