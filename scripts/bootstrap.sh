@@ -51,7 +51,17 @@ step "node image"
 command -v debootstrap >/dev/null || apt_install debootstrap
 bash scripts/build-node-image.sh
 
-if [ -f scripts/install-helm.sh ]; then
-  step "helm"
-  bash scripts/install-helm.sh
+step "helm"
+bash scripts/install-helm.sh
+
+step "promtool"
+# The alert-rule tests need Prometheus' promtool; take it out of Debian's package rather
+# than installing (and starting) a Prometheus server on this machine.
+if [ ! -x .cache/bin/promtool ]; then
+  work=$(mktemp -d)
+  (cd "$work" && apt-get download prometheus >/dev/null 2>&1 || { apt-get update -qq && apt-get download prometheus >/dev/null; })
+  dpkg-deb -x "$work"/prometheus_*.deb "$work/root"
+  mkdir -p .cache/bin && cp "$work/root/usr/bin/promtool" .cache/bin/promtool
+  rm -rf "$work"
 fi
+.cache/bin/promtool --version 2>&1 | head -1

@@ -38,7 +38,7 @@ syntax() {
 services() { bash scripts/test-services.sh; }
 
 pytest_all() {
-  python -m pytest -q -p no:cacheprovider tests
+  python -m pytest -q -p no:cacheprovider tests roles/prometheus/tests
   local rc=$?
   # pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
   return $rc

@@ -20,7 +20,11 @@ def test_daemon_answers_ctr_version(host):
 
 def test_cri_plugin_is_loaded(host):
     plugins = host.check_output(f"ctr --address {SOCKET} plugins ls")
-    cri = [line.split() for line in plugins.splitlines() if line.split()[:2] == ["io.containerd.grpc.v1", "cri"]]
+    cri = [
+        line.split()
+        for line in plugins.splitlines()
+        if line.split()[:2] == ["io.containerd.grpc.v1", "cri"]
+    ]
     assert cri and cri[0][-1] == "ok", plugins
 
 
@@ -33,10 +37,17 @@ def test_effective_config_uses_systemd_cgroups_and_pinned_sandbox(host):
 
 
 def test_mirrors_are_written_per_registry(host):
-    docker_hub = tomllib.loads(host.file("/etc/containerd/certs.d/docker.io/hosts.toml").content_string)
+    docker_hub = tomllib.loads(
+        host.file("/etc/containerd/certs.d/docker.io/hosts.toml").content_string
+    )
     assert docker_hub["server"] == "https://registry-1.docker.io"
-    assert list(docker_hub["host"]) == ["https://mirror.gcr.example.test", "https://dockerhub-cache.example.test"]
-    k8s = tomllib.loads(host.file("/etc/containerd/certs.d/registry.k8s.io/hosts.toml").content_string)
+    assert list(docker_hub["host"]) == [
+        "https://mirror.gcr.example.test",
+        "https://dockerhub-cache.example.test",
+    ]
+    k8s = tomllib.loads(
+        host.file("/etc/containerd/certs.d/registry.k8s.io/hosts.toml").content_string
+    )
     assert k8s["host"]["https://k8s-cache.example.test"]["capabilities"] == ["pull", "resolve"]
 
 
@@ -50,5 +61,7 @@ def test_restart_keeps_serving(host):
     before = host.check_output("systemctl show -p InvocationID --value containerd")
     host.run_test("systemctl restart containerd")
     assert host.check_output("systemctl show -p InvocationID --value containerd") != before
-    host.run_test(f"timeout 20 sh -c 'until ctr --address {SOCKET} version >/dev/null 2>&1; do sleep 0.5; done'")
+    host.run_test(
+        f"timeout 20 sh -c 'until ctr --address {SOCKET} version >/dev/null 2>&1; do sleep 0.5; done'"
+    )
     assert host.service("containerd").is_enabled
