@@ -20,8 +20,14 @@ def _migrate(args: argparse.Namespace) -> int:
             print(f"{domain}: downgrade to {args.downgrade}")
             migrations.downgrade(domain, args.downgrade)
         else:
-            print(f"{domain}: upgrade to {args.revision}")
+            before = migrations.current(domain)
             migrations.upgrade(domain, args.revision)
+            after = migrations.current(domain)
+            # Ansible's changed_when reads these words (roles/app_systemd/tasks/migrate.yml).
+            if before == after:
+                print(f"{domain}: at {after or 'base'}, nothing to apply")
+            else:
+                print(f"{domain}: applied {before or 'base'} -> {after}")
     return 0
 
 

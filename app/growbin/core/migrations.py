@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import io
 
 from alembic import command, context
 from alembic.config import Config
@@ -46,8 +47,13 @@ def downgrade(domain: str, revision: str) -> None:
     command.downgrade(alembic_config(domain), revision)
 
 
-def current(domain: str) -> None:
-    command.current(alembic_config(domain))
+def current(domain: str) -> str:
+    """The revision the domain's database is at ("" before the first migration)."""
+    config = alembic_config(domain)
+    captured = io.StringIO()
+    config.stdout = captured
+    command.current(config)
+    return captured.getvalue().split(" ", 1)[0].strip()
 
 
 def run_env(metadata: MetaData) -> None:

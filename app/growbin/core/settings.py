@@ -10,7 +10,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from growbin.core.domains import DOMAINS
@@ -79,6 +79,14 @@ class AuthSettings(BaseModel):
     login_max_attempts_per_client: int = Field(default=30, ge=1)
     login_window_seconds: int = Field(default=300, ge=1)
     password_min_length: int = Field(default=10, ge=8, le=128)
+
+    @field_validator("jwt_private_key", "jwt_public_key", mode="before")
+    @classmethod
+    def _unescape_pem(cls, value: object) -> object:
+        # Env files keep one variable per line, so PEM keys arrive with "\n" escapes.
+        if isinstance(value, str) and "\\n" in value:
+            return value.replace("\\n", "\n")
+        return value
 
 
 class StorageSettings(BaseModel):
