@@ -3,6 +3,7 @@
 import ipaddress
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,12 @@ EXPECTED = {
 
 def inventory(name: str) -> dict:
     out = subprocess.run(
-        ["ansible-inventory", "-i", str(ROOT / "inventories" / name), "--list"],
+        [
+            str(Path(sys.executable).parent / "ansible-inventory"),
+            "-i",
+            str(ROOT / "inventories" / name),
+            "--list",
+        ],
         check=True,
         capture_output=True,
         text=True,
