@@ -146,15 +146,22 @@ async def test_migrations_are_reversible(migrated_databases):
         await asyncio.to_thread(migrations.upgrade, domain)
 
 
-def test_migrate_command_is_idempotent():
+def _migrate_cli(*args: str) -> str:
     result = subprocess.run(
-        [sys.executable, "-m", "growbin.cli", "migrate", "--domain", "locations"],
+        [sys.executable, "-m", "growbin.cli", "migrate", "--domain", "locations", *args],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert "locations: upgrade to head" in result.stdout
+    return result.stdout
+
+
+def test_migrate_command_reports_what_it_applied_and_is_idempotent(migrated_databases):
+    # Ansible's changed_when reads these lines (roles/app_systemd/tasks/migrate.yml).
+    _migrate_cli("--downgrade", "base")
+    assert _migrate_cli() == "locations: applied base -> locations_0001\n"
+    assert _migrate_cli() == "locations: at locations_0001, nothing to apply\n"
 
 
 def _free_port() -> int:
