@@ -50,9 +50,8 @@ molecule_all() {
   local rc=0 scenario
   local scenarios=("$@")
   if [ ${#scenarios[@]} -eq 0 ]; then
-    # Every role scenario. The whole-platform scenario (`default`, 14 containers) is not yet
-    # part of the suite: run it with `scripts/test.sh molecule default` (README, "Tests").
-    mapfile -t scenarios < <(ls molecule/*/molecule.yml | xargs -n1 dirname | xargs -n1 basename | grep -vx default | sort)
+    # Every scenario, alphabetically.
+    mapfile -t scenarios < <(ls molecule/*/molecule.yml | xargs -n1 dirname | xargs -n1 basename | sort)
   fi
   for scenario in "${scenarios[@]}"; do
     local start=$SECONDS
