@@ -6,49 +6,14 @@ import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_IMAGE = os.environ.get("GROWBIN_NODE_IMAGE", "growbin/node:bookworm")
-# systemd as PID 1 needs these (DESIGN.md); --privileged and ALL are refused here.
-CAPABILITIES = [
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "DAC_READ_SEARCH",
-    "FOWNER",
-    "FSETID",
-    "KILL",
-    "SETGID",
-    "SETUID",
-    "SETPCAP",
-    "LINUX_IMMUTABLE",
-    "NET_BIND_SERVICE",
-    "NET_BROADCAST",
-    "NET_ADMIN",
-    "NET_RAW",
-    "IPC_LOCK",
-    "IPC_OWNER",
-    "SYS_MODULE",
-    "SYS_RAWIO",
-    "SYS_CHROOT",
-    "SYS_PTRACE",
-    "SYS_PACCT",
-    "SYS_ADMIN",
-    "SYS_BOOT",
-    "SYS_NICE",
-    "SYS_TIME",
-    "SYS_TTY_CONFIG",
-    "MKNOD",
-    "LEASE",
-    "AUDIT_WRITE",
-    "AUDIT_CONTROL",
-    "SETFCAP",
-    "MAC_OVERRIDE",
-    "MAC_ADMIN",
-    "SYSLOG",
-    "WAKE_ALARM",
-    "BLOCK_SUSPEND",
-    "AUDIT_READ",
-]
+# How a node-image container must run for systemd (shared with Molecule and make up).
+NODE_CONTAINER = yaml.safe_load(
+    (ROOT / "molecule" / "images" / "node" / "container.yml").read_text()
+)
 
 PLAYBOOK = """\
 - name: Use growbin.platform from the installed tarball
@@ -124,27 +89,14 @@ def test_ansible_doc_shows_the_documented_options(installed):
 @pytest.fixture(scope="module")
 def node():
     name = f"growbin-collection-test-{uuid.uuid4().hex[:8]}"
-    args = [
-        "docker",
-        "run",
-        "-d",
-        "--name",
-        name,
-        "--hostname",
-        "node",
-        "--cgroupns=host",
-        "-v",
-        "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-        "--tmpfs",
-        "/run",
-        "--tmpfs",
-        "/run/lock",
-        "--tmpfs",
-        "/tmp",
-        "--security-opt",
-        "seccomp=unconfined",
-    ]
-    for cap in CAPABILITIES:
+    args = ["docker", "run", "-d", "--name", name, "--hostname", "node", "--cgroupns=host"]
+    for volume in NODE_CONTAINER["growbin_node_container_volumes"]:
+        args += ["-v", volume]
+    for mount in NODE_CONTAINER["growbin_node_container_tmpfs"]:
+        args += ["--tmpfs", mount]
+    for option in NODE_CONTAINER["growbin_node_container_security_opts"]:
+        args += ["--security-opt", option]
+    for cap in NODE_CONTAINER["growbin_node_container_capabilities"]:
         args += ["--cap-add", cap]
     subprocess.run([*args, NODE_IMAGE], check=True, capture_output=True, timeout=120)
     try:
