@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Prepare this machine to run and test Growbin: the Python venv with the dev tools, a
 # running Docker engine (Debian's docker.io), the in-tree collection link, the local
-# node image and the helm binary. Every step is skipped when already done, so a second
-# run takes seconds.
+# node image, the helm binary and the offline vision model. Every step is skipped when
+# already done, so a second run takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -65,3 +65,7 @@ if [ ! -x .cache/bin/promtool ]; then
   rm -rf "$work"
 fi
 .cache/bin/promtool --version 2>&1 | head -1
+
+step "offline vision model"
+# worker-ai's classifier when no OpenAI key is configured (make up ships it to the node).
+bash scripts/export-vision-model.sh

@@ -11,6 +11,13 @@ from .conftest import RELEASE, Rendered, node_map, render
 ROLE_LABEL = "growbin.app/role"
 API_DOMAINS = ("auth", "users", "scans", "recycling", "locations", "chat")
 WORKER_QUEUES = ("storage", "ai")
+# Databases a service opens besides its own (chat grounds answers in the knowledge base and
+# the user's scans; both workers write scan results only).
+DATABASES_NEEDED = {
+    "chat": ["chat", "recycling", "scans"],
+    "worker-storage": ["scans"],
+    "worker-ai": ["scans"],
+}
 COMMON_LABELS = (
     "app.kubernetes.io/name",
     "app.kubernetes.io/instance",
@@ -396,12 +403,12 @@ def test_credentials_are_handed_out_by_need() -> None:
         assert ("GROWBIN_LLM__API_KEY" in env) == (
             name in {f"{RELEASE}-chat", f"{RELEASE}-worker-ai"}
         ), name
-        domain = name.removeprefix(f"{RELEASE}-")
-        if domain in API_DOMAINS:
-            passwords = {
-                k for k in env if k.startswith("GROWBIN_DATABASE__") and k.endswith("__PASSWORD")
-            }
-            assert passwords == {f"GROWBIN_DATABASE__{domain.upper()}__PASSWORD"}
+        service = name.removeprefix(f"{RELEASE}-")
+        passwords = {
+            k for k in env if k.startswith("GROWBIN_DATABASE__") and k.endswith("__PASSWORD")
+        }
+        needed = DATABASES_NEEDED.get(service, [service])
+        assert passwords == {f"GROWBIN_DATABASE__{d.upper()}__PASSWORD" for d in needed}, name
 
 
 def test_broker_and_redis_urls_use_the_data_services_and_secret_passwords() -> None:
