@@ -11,12 +11,12 @@ export MOLECULE_GLOB ?= molecule/*/molecule.yml
 bootstrap: ## venv, Docker engine, node image, helm (cached)
 	@bash scripts/bootstrap.sh
 
-up: bootstrap ## start the 13 nodes + edge as containers and run site.yml on them
-	ansible-playbook -i inventories/local playbooks/local_nodes.yml
-	ansible-playbook -i inventories/local site.yml
+up: bootstrap ## the 13 nodes + edge as containers, converged by site.yml (Molecule's default scenario)
+	molecule converge -s default
+	@echo "Growbin is up: https://localhost:8443 (trust $(CURDIR)/.local/ca/growbin-local-ca.crt)"
 
-down: bootstrap ## remove the local node containers and their network
-	ansible-playbook -i inventories/local playbooks/local_nodes.yml -e local_nodes_state=absent
+down: bootstrap ## remove the local node containers, their volumes and network
+	molecule destroy -s default
 
 test: bootstrap ## every test: lint, syntax, unit/integration, collection build, Molecule
 	@bash scripts/test.sh all
