@@ -2,7 +2,7 @@
 
 Runs on loopback against the services from scripts/test-services.sh, in its own databases
 (growbin_benchchat_*): one uvicorn process of ``growbin.services.chat:app``, and the streaming
-OpenAI stand-in of the chat tests (tests/app/chat/fake_llm_stream.py) answering after a fixed
+OpenAI stand-in of the tests (tests/fakes/openai_server.py) answering after a fixed
 first-token delay and then one token every fixed interval. Closed-loop clients ask grounded
 questions (each in a new conversation) at several concurrency levels and time, per answer, the
 POST to the first ``token`` event and to the ``done`` event. The model's own share is known
@@ -51,8 +51,8 @@ QUESTIONS = (
     "How do I dispose of wet wipes?",
 )
 
-sys.path.insert(0, str(ROOT / "tests" / "app" / "chat"))
-from fake_llm_stream import API_KEY, FakeStreamingLLM  # noqa: E402
+sys.path.insert(0, str(ROOT))
+from tests.fakes.openai_server import API_KEY, FakeOpenAI  # noqa: E402
 
 
 @dataclass
@@ -270,7 +270,8 @@ def main() -> None:
     parser.add_argument("--seconds-per-level", type=float, default=6.0)
     args = parser.parse_args()
     services = read_services()
-    fake = FakeStreamingLLM(token_interval_seconds=TOKEN_INTERVAL).start()
+    fake = FakeOpenAI().start()
+    fake.token_interval_seconds = TOKEN_INTERVAL
     fake.first_token_delay_seconds = FIRST_TOKEN_DELAY
     levels: list[Level] = []
     with tempfile.TemporaryDirectory(prefix="growbin-bench-chat-") as work_dir:

@@ -2,7 +2,7 @@
 
 Runs on loopback against the services from scripts/test-services.sh, in its own databases
 (growbin_benchscans_*): one uvicorn API process, one Celery worker consuming both queues with
-a thread pool of 8, 32 and 64, the OpenAI stand-in of the scan tests in its own process.
+a thread pool of 8, 32 and 64, the OpenAI stand-in of the tests in its own process.
 For each pool size a closed-loop client keeps as many scans in flight as the pool has threads
 (multipart upload of a small PNG) for a fixed time and records, per scan, the time from the
 POST to the moment its terminal state appears in Redis.
@@ -41,7 +41,9 @@ from redis.asyncio import Redis
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES_ENV = ROOT / ".cache" / "test-services.env"
 RESULTS = ROOT / ".cache" / "bench-scans.json"
-FAKE_MODEL = ROOT / "tests" / "app" / "scans" / "fake_openai.py"
+# The OpenAI stand-in of the tests, run as its own process (its CPU is not counted).
+FAKE_MODEL = "tests.fakes.openai_server"
+MODEL_API_KEY = "sk-bench-growbin"
 PREFIX = "growbin_benchscans_"
 DOMAINS = ("auth", "users", "scans")
 MODEL_LATENCY = 0.3
@@ -197,7 +199,7 @@ def environment(services: dict[str, str], work: Path) -> dict[str, str]:
             "GROWBIN_STORAGE__BACKEND": "filesystem",
             "GROWBIN_STORAGE__ROOT": str(work / "objects"),
             "GROWBIN_WORKER__WAL_PATH": str(work / "wal.sqlite3"),
-            "GROWBIN_LLM__API_KEY": "sk-test-growbin",
+            "GROWBIN_LLM__API_KEY": MODEL_API_KEY,
             "GROWBIN_LLM__MODEL": "fake-vision",
         }
     )
@@ -350,7 +352,16 @@ def main() -> int:
     asyncio.run(create_databases(services))
     migrate(env)
     model = subprocess.Popen(
-        [sys.executable, str(FAKE_MODEL), "--latency", str(MODEL_LATENCY)],
+        [
+            sys.executable,
+            "-m",
+            FAKE_MODEL,
+            "--api-key",
+            MODEL_API_KEY,
+            "--latency",
+            str(MODEL_LATENCY),
+        ],
+        cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
         start_new_session=True,

@@ -3,7 +3,7 @@ conftest.py here would shadow tests/app/conftest.py, which they import helpers f
 
 The chat and auth domains run under a real uvicorn server on a loopback socket, in the test
 session's event loop (so a test can also look at the server's asyncio tasks). The model is
-fake_llm_stream.FakeStreamingLLM; ``model_answers`` / ``offline_answers`` switch the
+tests.fakes.openai_server.FakeOpenAI; ``model_answers`` / ``offline_answers`` switch the
 service between it and the offline answerer by changing the one settings object.
 """
 
@@ -20,13 +20,14 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from fake_llm_stream import API_KEY, FakeStreamingLLM
 from growbin.auth.service import issue_access_token
 from growbin.core.app import create_app, load_domain
 from growbin.core.llm import get_async_llm_client
 from growbin.core.settings import get_settings
 from growbin.recycling.seed import seed
 from pydantic import SecretStr
+
+from tests.fakes.openai_server import API_KEY, FakeOpenAI
 
 
 def _free_port() -> int:
@@ -36,8 +37,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session", name="fake_llm")
-def fake_llm_fixture() -> Iterator[FakeStreamingLLM]:
-    server = FakeStreamingLLM().start()
+def fake_llm_fixture() -> Iterator[FakeOpenAI]:
+    server = FakeOpenAI().start()
     yield server
     server.stop()
 
@@ -78,7 +79,7 @@ def use_model(base_url: str | None) -> None:
 
 
 @pytest.fixture(name="model_answers")
-def model_answers_fixture(fake_llm: FakeStreamingLLM) -> Iterator[FakeStreamingLLM]:
+def model_answers_fixture(fake_llm: FakeOpenAI) -> Iterator[FakeOpenAI]:
     fake_llm.reset()
     use_model(fake_llm.base_url)
     yield fake_llm

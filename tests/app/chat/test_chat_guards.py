@@ -15,9 +15,10 @@ from chat_fixtures import (  # noqa: F401 - fixtures, used by name
     new_chatter_fixture,
     offline_answers_fixture,
 )
-from fake_llm_stream import Exchange
 from growbin.chat.prompts import SYSTEM_INSTRUCTIONS
 from growbin.core.settings import get_settings
+
+from tests.fakes.openai_server import Exchange
 
 SECRET = "door code 4821-ZEBRA"
 

@@ -3,7 +3,8 @@
 The API runs under uvicorn on a loopback port and the workers as ``celery worker``
 processes, all against the PostgreSQL, Redis and RabbitMQ from scripts/test-services.sh and
 the per-session databases of tests/app/conftest.py. Images go to a filesystem object store in
-a temporary directory shared by API and workers; the OpenAI stand-in is fake_openai.py.
+a temporary directory shared by API and workers; the OpenAI stand-in is
+tests/fakes/openai_server.py.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from pathlib import Path
 import httpx
 import pika
 import pytest
-from fake_openai import API_KEY, FakeOpenAI
+
+from tests.fakes.openai_server import API_KEY, FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[3]
 
