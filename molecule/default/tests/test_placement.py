@@ -10,6 +10,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+import testinfra
 
 # Service unit -> inventory group whose hosts (and only those) run it. `all` = every node.
 PLACEMENT = {
@@ -55,49 +56,56 @@ def node_map() -> tuple[dict[str, set[str]], dict[str, dict]]:
     return groups, listed["_meta"]["hostvars"]
 
 
-def _name(host) -> str:
-    return host.ansible.get_variables()["inventory_hostname"]
+NODES = sorted(node_map()[1])
 
 
-def _groups(host) -> set[str]:
+def _node(name: str):
+    """The node's container, reached the way the local inventory reaches it."""
+    return testinfra.get_host(f"docker://growbin-{name}")
+
+
+def _groups(name: str) -> set[str]:
     groups, _ = node_map()
-    return {group for group, hosts in groups.items() if _name(host) in hosts}
+    return {group for group, hosts in groups.items() if name in hosts}
 
 
 def _address(name: str) -> str:
     return node_map()[1][name]["growbin_private_address"]
 
 
-def _reaches(host, address: str, port: int) -> bool:
-    """A TCP connection from this node to address:port is accepted within 3 s."""
-    return host.run(f"timeout 3 bash -c '</dev/tcp/{address}/{port}'").rc == 0
+def _reaches(name: str, address: str, port: int) -> bool:
+    """A TCP connection from node `name` to address:port is accepted within 3 s."""
+    return _node(name).run(f"timeout 3 bash -c '</dev/tcp/{address}/{port}'").rc == 0
 
 
-@pytest.mark.parametrize("unit", sorted(PLACEMENT))
-def test_service_runs_exactly_where_the_node_map_says(host, unit: str) -> None:
-    group = PLACEMENT[unit]
-    expected = group == "all" or group in _groups(host)
-    service = host.service(unit)
-    assert service.is_running == expected, f"{unit} running={service.is_running}"
-    assert service.is_enabled == expected, f"{unit} enabled={service.is_enabled}"
+@pytest.mark.parametrize("name", NODES)
+def test_services_run_exactly_where_the_node_map_says(name: str) -> None:
+    node = _node(name)
+    running = {unit: node.service(unit).is_running for unit in PLACEMENT}
+    enabled = {unit: node.service(unit).is_enabled for unit in PLACEMENT}
+    expected = {unit: group == "all" or group in _groups(name) for unit, group in PLACEMENT.items()}
+    assert running == expected
+    assert enabled == expected
 
 
-def test_data_ports_are_closed_to_the_edge(host) -> None:
-    if "edge" not in _groups(host):
-        pytest.skip("checked from the edge host")
+def test_data_ports_are_closed_to_the_edge() -> None:
     groups, _ = node_map()
-    for group, ports in DATA_PORTS.items():
-        for name in groups[group]:
-            for port in ports:
-                assert not _reaches(host, _address(name), port), f"edge reaches {name}:{port}"
+    reached = [
+        f"{name}:{port}"
+        for group, ports in DATA_PORTS.items()
+        for name in groups[group]
+        for port in ports
+        if _reaches("edge", _address(name), port)
+    ]
+    assert not reached, f"the edge reaches data ports {reached}"
 
 
-def test_edge_reaches_every_api_node(host) -> None:
-    if "edge" not in _groups(host):
-        pytest.skip("checked from the edge host")
+def test_edge_reaches_every_api_node() -> None:
     groups, _ = node_map()
-    for name in groups["api"]:
-        assert _reaches(host, _address(name), 8000), f"edge cannot reach {name}:8000"
+    unreachable = [
+        name for name in sorted(groups["api"]) if not _reaches("edge", _address(name), 8000)
+    ]
+    assert not unreachable
 
 
 def _needs_broker(variables: dict) -> bool:
@@ -105,11 +113,9 @@ def _needs_broker(variables: dict) -> bool:
     return variables.get("growbin_api_domain") == "scans" or "growbin_worker_queue" in variables
 
 
-def test_app_nodes_reach_only_what_they_need(host) -> None:
+@pytest.mark.parametrize("name", sorted(node_map()[0]["api"] | node_map()[0]["workers"]))
+def test_app_nodes_reach_only_what_they_need(name: str) -> None:
     groups, hostvars = node_map()
-    name = _name(host)
-    if name not in groups["api"] | groups["workers"]:
-        pytest.skip("checked from API and worker nodes")
     expected = {}
     for data in groups["postgresql"]:
         expected[(data, 5432)] = True
@@ -122,17 +128,16 @@ def test_app_nodes_reach_only_what_they_need(host) -> None:
         expected[(other, 8000)] = False
     for monitoring in groups["monitoring"]:
         expected[(monitoring, 9090)] = False
-    actual = {target: _reaches(host, _address(target[0]), target[1]) for target in expected}
+    actual = {target: _reaches(name, _address(target[0]), target[1]) for target in expected}
     assert actual == expected
 
 
-def test_prometheus_scrapes_every_target(host) -> None:
+def test_prometheus_scrapes_every_target() -> None:
     """The firewalls let the monitoring node in everywhere it scrapes: every target is up."""
-    if "monitoring" not in _groups(host):
-        pytest.skip("asked on the monitoring node")
-    address = _address(_name(host))
+    (name,) = node_map()[0]["monitoring"]
+    address = _address(name)
     answer = json.loads(
-        host.check_output(f"curl -sf http://{address}:9090/api/v1/targets?state=active")
+        _node(name).check_output(f"curl -sf http://{address}:9090/api/v1/targets?state=active")
     )
     targets = answer["data"]["activeTargets"]
     assert targets
