@@ -147,3 +147,22 @@ def test_prometheus_scrapes_every_target() -> None:
         if t["health"] != "up"
     ]
     assert not down
+
+
+@pytest.mark.parametrize("name", sorted(node_map()[0]["api"] | node_map()[0]["workers"]))
+def test_app_units_run_hardened_as_written(name: str) -> None:
+    """systemd's view of the unit, so a line it could not parse shows up as a missing setting."""
+    unit = "growbin-api" if name in node_map()[0]["api"] else "growbin-worker"
+    shown = _node(name).check_output(
+        f"systemctl show {unit} -p User -p ProtectSystem -p NoNewPrivileges -p UMask"
+        " -p ReadWritePaths -p Restart"
+    )
+    properties = dict(line.split("=", 1) for line in shown.splitlines())
+    assert properties == {
+        "User": "growbin",
+        "ProtectSystem": "strict",
+        "NoNewPrivileges": "yes",
+        "UMask": "0027",
+        "ReadWritePaths": "/var/lib/growbin",
+        "Restart": "on-failure",
+    }
