@@ -15,6 +15,7 @@ import secrets
 import ssl
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -61,6 +62,14 @@ class SseEvent:
     event: str
     data: dict[str, Any]
     id: str | None = None
+
+
+@dataclass(frozen=True)
+class Exchange:
+    method: str
+    path: str
+    status: int
+    content_type: str
 
 
 class PlatformError(Exception):
@@ -164,6 +173,28 @@ class Platform:
 
     def close(self) -> None:
         self.http.close()
+
+    @contextmanager
+    def recording(self) -> Iterator[list[Exchange]]:
+        """Every response this client gets inside the block, also those a helper retried."""
+        seen: list[Exchange] = []
+
+        def record(response: httpx.Response) -> None:
+            request = response.request
+            seen.append(
+                Exchange(
+                    request.method,
+                    request.url.path,
+                    response.status_code,
+                    response.headers.get("content-type", ""),
+                )
+            )
+
+        self.http.event_hooks["response"].append(record)
+        try:
+            yield seen
+        finally:
+            self.http.event_hooks["response"].remove(record)
 
     def signup(self, email: str, password: str) -> httpx.Response:
         return self.http.post("/api/v1/auth/signup", json={"email": email, "password": password})

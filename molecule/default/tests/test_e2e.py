@@ -61,6 +61,9 @@ def scanned(platform: Platform) -> ScannedPhoto:
     assert accepted.status_code == 202, accepted.text
     scan_id = accepted.json()["id"]
     progress = user.follow_scan(scan_id)
+    # The workers journal locally and drain to PostgreSQL, so the database's view (GET,
+    # history, chat context) can trail the stream's terminal event by a moment.
+    user.wait_for_scan(scan_id, within=30)
     return ScannedPhoto(user, scan_id, accepted, progress)
 
 
