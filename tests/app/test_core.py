@@ -50,6 +50,40 @@ async def test_unhandled_exception_is_a_500_in_the_error_shape():
     assert error["details"] is None
 
 
+async def test_an_unreachable_database_or_redis_is_a_503_not_a_500():
+    """Nothing listens on the port: what a PostgreSQL or Redis outage looks like to a request."""
+    from growbin.core.db import DatabaseRegistry
+    from redis.asyncio import Redis
+    from sqlalchemy import text
+
+    closed_port = _free_port()
+    databases = DatabaseRegistry(
+        Settings(environment=Environment.TEST, database={"port": closed_port, "sslmode": "disable"})
+    )
+    router = APIRouter()
+
+    @router.get("/database")
+    async def database() -> None:
+        async with databases.sessionmaker("auth")() as session:
+            await session.execute(text("select 1"))
+
+    @router.get("/redis")
+    async def cache() -> None:
+        async with Redis(port=closed_port, socket_connect_timeout=1) as client:
+            await client.ping()
+
+    app = create_app([DomainSpec(name="probe", router=router, databases=())], service="probe")
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            for path in ("/api/v1/probe/database", "/api/v1/probe/redis"):
+                response = await c.get(path)
+                assert_error(response, 503, "service_unavailable")
+                assert response.headers["retry-after"] == "5"
+    finally:
+        await databases.dispose()
+
+
 async def test_health_ready_and_metrics(client):
     assert (await client.get("/health")).json() == {"status": "ok"}
     ready = await client.get("/ready")

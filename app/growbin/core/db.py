@@ -60,8 +60,9 @@ class DatabaseRegistry:
                 database_url(self._settings, domain),
                 pool_size=self._settings.database.pool_size,
                 max_overflow=self._settings.database.max_overflow,
-                # No pre-ping (a round trip per checkout); connections are recycled instead and
-                # a dead one fails its request, not the pool.
+                # A pooled connection may have died with a PostgreSQL restart; the ping (one
+                # round trip per checkout) replaces it instead of failing the next request.
+                pool_pre_ping=True,
                 pool_recycle=1800,
                 connect_args={"ssl": self._settings.database.sslmode},
             )

@@ -5,8 +5,12 @@ Body: ``{"error": {"code", "message", "details", "request_id"}}``.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import asyncpg
+import redis.exceptions
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -119,6 +123,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (422, "Invalid input"),
         (429, "Rate limited"),
         (500, "Internal error"),
+        (503, "A dependency is unavailable; retry after Retry-After seconds"),
     )
 }
 
@@ -147,6 +152,33 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
+# A dependency that cannot be reached right now (PostgreSQL restarting, Redis or the broker
+# down): the same request may well succeed in a moment, so it is a 503, not a 500.
+DEPENDENCY_ERRORS: tuple[type[BaseException], ...] = (
+    ConnectionError,
+    TimeoutError,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
+DEPENDENCY_RETRY_AFTER_SECONDS = 5
+
+
+async def _dependency_error(request: Request, exc: Exception) -> JSONResponse:
+    logging.getLogger("growbin.errors").warning(
+        "dependency unavailable: %s: %s", type(exc).__name__, exc
+    )
+    return error_response(
+        ServiceUnavailable.status_code,
+        ServiceUnavailable.code,
+        "A service this request needs is unavailable; please try again shortly.",
+        headers={"Retry-After": str(DEPENDENCY_RETRY_AFTER_SECONDS)},
+    )
+
+
 async def _app_error(request: Request, exc: AppError) -> JSONResponse:
     return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
 
@@ -168,5 +200,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _request_validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for error in DEPENDENCY_ERRORS:
+        app.add_exception_handler(error, _dependency_error)
     # Unhandled exceptions become the 500 body in RequestContextMiddleware, which still knows
     # the request id (Starlette's own 500 handler runs outside every user middleware).

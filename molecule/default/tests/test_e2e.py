@@ -185,6 +185,7 @@ def test_plain_http_is_redirected_to_https(endpoint: Endpoint) -> None:
     assert response.status_code == 308, response.text
     target = httpx.URL(response.headers["location"])
     assert target.scheme == "https"
+    assert target.port == httpx.URL(endpoint.url).port
     assert target.raw_path.decode() == path
 
 
