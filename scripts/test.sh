@@ -58,7 +58,9 @@ molecule_all() {
     if molecule test -s "$scenario" >".cache/molecule-$scenario.log" 2>&1; then
       printf 'molecule %-20s %5ss ok\n' "$scenario" $((SECONDS - start))
       # The whole-platform scenario times its site.yml runs: converge, then idempotence.
-      grep -h "Playbook run took" ".cache/molecule-$scenario.log" | sed 's/^/  site.yml: /' || true
+      sed 's/\x1b\[[0-9;]*m//g' ".cache/molecule-$scenario.log" | awk '
+        match($0, /> (converge|idempotence)\] Executing$/) { action = substr($0, RSTART + 2, RLENGTH - 13) }
+        /Playbook run took/ && action { sub(/.*took /, ""); printf "  site.yml %-12s %s\n", action, $0; action = "" }'
     else
       printf 'molecule %-20s %5ss FAILED (log below)\n' "$scenario" $((SECONDS - start))
       tail -120 ".cache/molecule-$scenario.log"
