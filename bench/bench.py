@@ -7,7 +7,7 @@ a fixed time; requests/s, p50 and p99 are printed side by side with their ratio,
 resident memory of the growbin process idle and at its peak under load.
 """
 
-# ruff: noqa: S603 - the subprocesses are this interpreter running growbin and uvicorn
+# ruff: noqa: S603 - the subprocesses are this interpreter running uvicorn
 from __future__ import annotations
 
 import argparse
@@ -24,10 +24,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
-import asyncpg
+from harness import (
+    ROOT,
+    free_port,
+    growbin,
+    growbin_environment,
+    migrate,
+    percentile,
+    read_services,
+    recreate_databases,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-SERVICES_ENV = ROOT / ".cache" / "test-services.env"
 RESULTS = ROOT / ".cache" / "bench-app.json"
 BENCH_PREFIX = "growbin_bench_"
 DOMAINS = ("locations", "recycling")
@@ -58,60 +65,17 @@ SEARCH_QUERIES = [
 ]
 
 
-def read_services() -> dict[str, str]:
-    if not SERVICES_ENV.is_file():
-        sys.exit(f"{SERVICES_ENV} missing: run scripts/test-services.sh first")
-    pairs = (line.split("=", 1) for line in SERVICES_ENV.read_text().splitlines() if "=" in line)
-    return {k: v for k, v in pairs}
-
-
 def bench_environment(services: dict[str, str]) -> dict[str, str]:
-    from growbin.core.security import generate_private_key_pem, public_key_pem
-
-    key = generate_private_key_pem()
-    env = {
+    return {
         **os.environ,
-        "GROWBIN_ENVIRONMENT": "test",
-        "GROWBIN_LOG_LEVEL": "WARNING",
-        "GROWBIN_DATABASE__HOST": services["GROWBIN_TEST_PG_HOST"],
-        "GROWBIN_DATABASE__PORT": services["GROWBIN_TEST_PG_PORT"],
-        "GROWBIN_DATABASE__SSLMODE": "disable",
-        "GROWBIN_REDIS__URL": services["GROWBIN_TEST_REDIS_URL"].rsplit("/", 1)[0] + "/0",
-        "GROWBIN_AUTH__JWT_PRIVATE_KEY": key,
-        "GROWBIN_AUTH__JWT_PUBLIC_KEY": public_key_pem(key),
+        **growbin_environment(services, BENCH_PREFIX, DOMAINS, redis_db=0),
         "PYTHONPATH": f"{ROOT / 'bench'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
     }
-    for domain in DOMAINS:
-        prefix = f"GROWBIN_DATABASE__{domain.upper()}__"
-        env[prefix + "NAME"] = BENCH_PREFIX + domain
-        env[prefix + "USER"] = services["GROWBIN_TEST_PG_USER"]
-        env[prefix + "PASSWORD"] = services["GROWBIN_TEST_PASSWORD"]
-    return env
-
-
-async def recreate_databases(services: dict[str, str]) -> None:
-    admin = await asyncpg.connect(
-        host=services["GROWBIN_TEST_PG_HOST"],
-        port=int(services["GROWBIN_TEST_PG_PORT"]),
-        user=services["GROWBIN_TEST_PG_USER"],
-        password=services["GROWBIN_TEST_PASSWORD"],
-        database="postgres",
-    )
-    try:
-        for domain in DOMAINS:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_PREFIX}{domain}" WITH (FORCE)')
-            await admin.execute(f'CREATE DATABASE "{BENCH_PREFIX}{domain}"')
-    finally:
-        await admin.close()
 
 
 def load_data(env: dict[str, str]) -> None:
-    cli = [sys.executable, "-m", "growbin.cli"]
-    for domain in DOMAINS:
-        subprocess.run(
-            [*cli, "migrate", "--domain", domain], env=env, check=True, stdout=subprocess.DEVNULL
-        )
-    subprocess.run([*cli, "seed", "recycling"], env=env, check=True, stdout=subprocess.DEVNULL)
+    migrate(env, DOMAINS)
+    growbin(env, "seed", "recycling")
     rng = random.Random(4)
     categories = ["battery", "lamp", "medicine", "clothing", "recycling_station"]
     with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
@@ -123,20 +87,9 @@ def load_data(env: dict[str, str]) -> None:
                 f"bench point {n},bench address {n},{lat:.6f},{lon:.6f},{rng.choice(categories)},\n"
             )
     try:
-        subprocess.run(
-            [*cli, "import-locations", f.name, "--source", "bench", "--strict"],
-            env=env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        growbin(env, "import-locations", f.name, "--source", "bench", "--strict")
     finally:
         os.unlink(f.name)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(app: str, env: dict[str, str]) -> tuple[subprocess.Popen, int]:
@@ -234,11 +187,10 @@ async def load(port: int, paths: list[str], pid: int, warmup: float, duration: f
             for _ in range(CONCURRENCY)
         ),
     )
-    latencies.sort()
     return LoadResult(
         requests_per_second=len(latencies) / duration,
-        p50_ms=latencies[len(latencies) // 2] * 1000,
-        p99_ms=latencies[int(len(latencies) * 0.99)] * 1000,
+        p50_ms=percentile(latencies, 0.5) * 1000,
+        p99_ms=percentile(latencies, 0.99) * 1000,
         errors=errors[0],
         peak_rss_mib=peak[0],
     )
@@ -270,7 +222,7 @@ def main() -> int:
 
     services = read_services()
     env = bench_environment(services)
-    asyncio.run(recreate_databases(services))
+    asyncio.run(recreate_databases(services, BENCH_PREFIX, DOMAINS))
     load_data(env)
     cases = [
         (

@@ -12,15 +12,12 @@ A second run without an API key measures the offline answerer.
 Usage: python bench/chat.py [--seconds-per-level 6]. Results also go to .cache/bench-chat.json.
 """
 
-# ruff: noqa: S603 - the subprocesses are this interpreter's growbin and uvicorn
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,15 +27,26 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import asyncpg
 import httpx
+from harness import (
+    BIN,
+    ROOT,
+    clean_environment,
+    drop_databases,
+    free_port,
+    growbin,
+    growbin_environment,
+    migrate,
+    percentile,
+    read_services,
+    recreate_databases,
+    start,
+    stop,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-SERVICES_ENV = ROOT / ".cache" / "test-services.env"
 RESULTS = ROOT / ".cache" / "bench-chat.json"
 PREFIX = "growbin_benchchat_"
 DOMAINS = ("chat", "recycling", "scans")
-BIN = Path(sys.executable).parent
 FIRST_TOKEN_DELAY = 0.2
 TOKEN_INTERVAL = 0.02
 MODEL_LEVELS = (1, 8, 32)
@@ -70,93 +78,21 @@ class Level:
     added_total_p50_ms: float
 
 
-def read_services() -> dict[str, str]:
-    if not SERVICES_ENV.is_file():
-        sys.exit(f"{SERVICES_ENV} is missing: run scripts/test-services.sh first")
-    values = {}
-    for line in SERVICES_ENV.read_text().splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            values[key] = value
-    return values
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-async def create_databases(services: dict[str, str]) -> None:
-    admin = await asyncpg.connect(
-        host=services["GROWBIN_TEST_PG_HOST"],
-        port=int(services["GROWBIN_TEST_PG_PORT"]),
-        user=services["GROWBIN_TEST_PG_USER"],
-        password=services["GROWBIN_TEST_PASSWORD"],
-        database="postgres",
-    )
-    try:
-        for domain in DOMAINS:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{PREFIX}{domain}" WITH (FORCE)')
-            await admin.execute(f'CREATE DATABASE "{PREFIX}{domain}"')
-    finally:
-        await admin.close()
-
-
-async def drop_databases(services: dict[str, str]) -> None:
-    admin = await asyncpg.connect(
-        host=services["GROWBIN_TEST_PG_HOST"],
-        port=int(services["GROWBIN_TEST_PG_PORT"]),
-        user=services["GROWBIN_TEST_PG_USER"],
-        password=services["GROWBIN_TEST_PASSWORD"],
-        database="postgres",
-    )
-    try:
-        for domain in DOMAINS:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{PREFIX}{domain}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
 def environment(services: dict[str, str], work: Path) -> dict[str, str]:
-    from growbin.core.security import generate_private_key_pem, public_key_pem
-
-    key = generate_private_key_pem()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GROWBIN_")}
-    env.update(
-        {
-            "PATH": f"{BIN}:{env.get('PATH', '')}",
-            "GROWBIN_ENVIRONMENT": "test",
-            "GROWBIN_LOG_LEVEL": "WARNING",
-            "GROWBIN_DATABASE__HOST": services["GROWBIN_TEST_PG_HOST"],
-            "GROWBIN_DATABASE__PORT": services["GROWBIN_TEST_PG_PORT"],
-            "GROWBIN_DATABASE__SSLMODE": "disable",
-            "GROWBIN_DATABASE__POOL_SIZE": "10",
-            "GROWBIN_DATABASE__MAX_OVERFLOW": "30",
-            "GROWBIN_REDIS__URL": services["GROWBIN_TEST_REDIS_URL"].rsplit("/", 1)[0] + "/3",
-            "GROWBIN_AUTH__JWT_PRIVATE_KEY": key,
-            "GROWBIN_AUTH__JWT_PUBLIC_KEY": public_key_pem(key),
-            "GROWBIN_STORAGE__ROOT": str(work / "objects"),
-            "GROWBIN_CHAT__MESSAGES_PER_WINDOW": "1000000",
-        }
-    )
-    for domain in DOMAINS:
-        prefix = f"GROWBIN_DATABASE__{domain.upper()}__"
-        env[prefix + "NAME"] = PREFIX + domain
-        env[prefix + "USER"] = services["GROWBIN_TEST_PG_USER"]
-        env[prefix + "PASSWORD"] = services["GROWBIN_TEST_PASSWORD"]
-    return env
+    return {
+        **clean_environment(),
+        **growbin_environment(services, PREFIX, DOMAINS, redis_db=3),
+        "GROWBIN_DATABASE__POOL_SIZE": "10",
+        "GROWBIN_DATABASE__MAX_OVERFLOW": "30",
+        "GROWBIN_STORAGE__ROOT": str(work / "objects"),
+        "GROWBIN_CHAT__MESSAGES_PER_WINDOW": "1000000",
+    }
 
 
 def start_api(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(BIN / "uvicorn"), "growbin.services.chat:app", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = start(
+        [str(BIN / "uvicorn"), "growbin.services.chat:app", "--port", str(port)], env, log
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -168,16 +104,6 @@ def start_api(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
             pass
         time.sleep(0.1)
     sys.exit(f"the chat API is not ready:\n{log.read_text()[-3000:]}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
 
 
 async def one_answer(
@@ -209,11 +135,6 @@ async def one_answer(
     if first is None:
         raise RuntimeError("no token streamed")
     return first, total, tokens
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 async def run_level(
@@ -281,21 +202,10 @@ def main() -> None:
         os.environ.update(env)
         from growbin.auth.service import issue_access_token
 
-        asyncio.run(create_databases(services))
+        asyncio.run(recreate_databases(services, PREFIX, DOMAINS))
         try:
-            for domain in DOMAINS:
-                subprocess.run(
-                    [str(BIN / "growbin"), "migrate", "--domain", domain],
-                    env=env,
-                    check=True,
-                    capture_output=True,
-                )
-            subprocess.run(
-                [str(BIN / "growbin"), "seed", "recycling"],
-                env=env,
-                check=True,
-                capture_output=True,
-            )
+            migrate(env, DOMAINS)
+            growbin(env, "seed", "recycling")
             headers = [
                 {"Authorization": f"Bearer {issue_access_token(uuid.uuid4(), uuid.uuid4())[0]}"}
                 for _ in range(max(MODEL_LEVELS))
@@ -328,7 +238,7 @@ def main() -> None:
                     stop(api)
         finally:
             fake.stop()
-            asyncio.run(drop_databases(services))
+            asyncio.run(drop_databases(services, PREFIX, DOMAINS))
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(
         json.dumps(

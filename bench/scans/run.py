@@ -14,7 +14,7 @@ excluded); p50 and p99 added latency (end-to-end minus the 300 ms model time).
 The data services are shared with anything else running on the machine: run it idle.
 """
 
-# ruff: noqa: S603 - the subprocesses are this interpreter's growbin, uvicorn and celery
+# ruff: noqa: S603 - the subprocess is this interpreter running the OpenAI stand-in
 from __future__ import annotations
 
 import argparse
@@ -23,8 +23,6 @@ import io
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,13 +31,27 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import asyncpg
 import httpx
 from PIL import Image
 from redis.asyncio import Redis
 
-ROOT = Path(__file__).resolve().parents[2]
-SERVICES_ENV = ROOT / ".cache" / "test-services.env"
+# The harness module is one directory up, next to the other benchmarks.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from harness import (
+    BIN,
+    ROOT,
+    clean_environment,
+    free_port,
+    growbin_environment,
+    migrate,
+    percentile,
+    read_services,
+    recreate_databases,
+    start,
+    stop,
+    wait_for_port,
+)
+
 RESULTS = ROOT / ".cache" / "bench-scans.json"
 # The OpenAI stand-in of the tests, run as its own process (its CPU is not counted).
 FAKE_MODEL = "tests.fakes.openai_server"
@@ -47,7 +59,6 @@ MODEL_API_KEY = "sk-bench-growbin"
 PREFIX = "growbin_benchscans_"
 DOMAINS = ("auth", "users", "scans")
 MODEL_LATENCY = 0.3
-BIN = Path(sys.executable).parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # Processes whose CPU counts as "outside the model", besides the API and the worker.
 SERVICE_COMMANDS = ("beam.smp", "postgres", "redis-server")
@@ -68,53 +79,6 @@ class Result:
     failed: int
     # Journal entries not yet in PostgreSQL when the load stopped: does the drain keep up?
     journal_backlog: int
-
-
-def read_services() -> dict[str, str]:
-    if not SERVICES_ENV.is_file():
-        sys.exit(f"{SERVICES_ENV} is missing: run scripts/test-services.sh first")
-    values = {}
-    for line in SERVICES_ENV.read_text().splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            values[key] = value
-    return values
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"{process.args[0]} exited early (code {process.returncode})")
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    sys.exit(f"nothing listens on {port}")
-
-
-def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
 
 
 def cpu_seconds(pids: set[int]) -> float:
@@ -152,63 +116,18 @@ def group_pids(leader: int) -> set[int]:
     return pids
 
 
-async def create_databases(services: dict[str, str]) -> None:
-    admin = await asyncpg.connect(
-        host=services["GROWBIN_TEST_PG_HOST"],
-        port=int(services["GROWBIN_TEST_PG_PORT"]),
-        user=services["GROWBIN_TEST_PG_USER"],
-        password=services["GROWBIN_TEST_PASSWORD"],
-        database="postgres",
-    )
-    try:
-        for domain in DOMAINS:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{PREFIX}{domain}" WITH (FORCE)')
-            await admin.execute(f'CREATE DATABASE "{PREFIX}{domain}"')
-    finally:
-        await admin.close()
-
-
-def migrate(env: dict[str, str]) -> None:
-    for domain in DOMAINS:
-        subprocess.run(
-            [str(BIN / "growbin"), "migrate", "--domain", domain],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-
-
 def environment(services: dict[str, str], work: Path) -> dict[str, str]:
-    from growbin.core.security import generate_private_key_pem, public_key_pem
-
-    key = generate_private_key_pem()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GROWBIN_")}
-    env.update(
-        {
-            "PATH": f"{BIN}:{env.get('PATH', '')}",
-            "GROWBIN_ENVIRONMENT": "test",
-            "GROWBIN_LOG_LEVEL": "WARNING",
-            "GROWBIN_DATABASE__HOST": services["GROWBIN_TEST_PG_HOST"],
-            "GROWBIN_DATABASE__PORT": services["GROWBIN_TEST_PG_PORT"],
-            "GROWBIN_DATABASE__SSLMODE": "disable",
-            "GROWBIN_DATABASE__POOL_SIZE": "10",
-            "GROWBIN_REDIS__URL": services["GROWBIN_TEST_REDIS_URL"].rsplit("/", 1)[0] + "/2",
-            "GROWBIN_BROKER__URL": services["GROWBIN_TEST_BROKER_URL"],
-            "GROWBIN_AUTH__JWT_PRIVATE_KEY": key,
-            "GROWBIN_AUTH__JWT_PUBLIC_KEY": public_key_pem(key),
-            "GROWBIN_STORAGE__BACKEND": "filesystem",
-            "GROWBIN_STORAGE__ROOT": str(work / "objects"),
-            "GROWBIN_WORKER__WAL_PATH": str(work / "wal.sqlite3"),
-            "GROWBIN_LLM__API_KEY": MODEL_API_KEY,
-            "GROWBIN_LLM__MODEL": "fake-vision",
-        }
-    )
-    for domain in DOMAINS:
-        prefix = f"GROWBIN_DATABASE__{domain.upper()}__"
-        env[prefix + "NAME"] = PREFIX + domain
-        env[prefix + "USER"] = services["GROWBIN_TEST_PG_USER"]
-        env[prefix + "PASSWORD"] = services["GROWBIN_TEST_PASSWORD"]
-    return env
+    return {
+        **clean_environment(),
+        **growbin_environment(services, PREFIX, DOMAINS, redis_db=2),
+        "GROWBIN_DATABASE__POOL_SIZE": "10",
+        "GROWBIN_BROKER__URL": services["GROWBIN_TEST_BROKER_URL"],
+        "GROWBIN_STORAGE__BACKEND": "filesystem",
+        "GROWBIN_STORAGE__ROOT": str(work / "objects"),
+        "GROWBIN_WORKER__WAL_PATH": str(work / "wal.sqlite3"),
+        "GROWBIN_LLM__API_KEY": MODEL_API_KEY,
+        "GROWBIN_LLM__MODEL": "fake-vision",
+    }
 
 
 def journal_depth(metrics_port: int) -> int:
@@ -323,7 +242,7 @@ async def measure(
         await redis.aclose()
         stop(worker)
     done = len(latencies)
-    added = sorted(max(0.0, latency - MODEL_LATENCY) for latency in latencies)
+    added = [max(0.0, latency - MODEL_LATENCY) for latency in latencies]
     theoretical = concurrency / MODEL_LATENCY
     rate = done / elapsed
     return Result(
@@ -335,7 +254,7 @@ async def measure(
         ratio=round(rate / theoretical, 3),
         cpu_ms_per_scan=round(1000 * cpu_used / max(done, 1), 1),
         added_latency_p50_ms=round(1000 * statistics.median(added), 1),
-        added_latency_p99_ms=round(1000 * added[min(len(added) - 1, int(len(added) * 0.99))], 1),
+        added_latency_p99_ms=round(1000 * percentile(added, 0.99), 1),
         failed=failed,
         journal_backlog=backlog,
     )
@@ -349,8 +268,8 @@ def main() -> int:
     services = read_services()
     work = Path(tempfile.mkdtemp(prefix="growbin-bench-scans-"))
     env = environment(services, work)
-    asyncio.run(create_databases(services))
-    migrate(env)
+    asyncio.run(recreate_databases(services, PREFIX, DOMAINS))
+    migrate(env, DOMAINS)
     model = subprocess.Popen(
         [
             sys.executable,
