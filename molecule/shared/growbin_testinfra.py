@@ -6,6 +6,8 @@ import json
 import os
 import re
 import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -80,8 +82,36 @@ class RestartWitnesses:
         ]
 
 
-def run_playbook(playbook: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run one of the scenario's playbooks against its instances (Molecule's env)."""
+@dataclass(frozen=True)
+class PlaybookRun:
+    """The result of one ansible-playbook run (see run_playbook)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        """stdout and stderr with every run of whitespace made one space (result formatters
+        wrap long messages), for `message in run.output` checks."""
+        return " ".join(f"{self.stdout}\n{self.stderr}".split())
+
+    @property
+    def recap(self) -> dict[str, dict[str, int]]:
+        """Per-host counters of the run's PLAY RECAP."""
+        return play_recap(self.stdout)
+
+    @property
+    def report(self) -> str:
+        """The end of the output, for assertion messages."""
+        return f"{self.stdout[-3000:]}\n--- stderr ---\n{self.stderr[-1000:]}"
+
+
+def run_playbook(
+    playbook: str, *args: str, extra_vars: dict | None = None, timeout: int = 600
+) -> PlaybookRun:
+    """Run one of the scenario's playbooks against its instances (Molecule's env), without
+    colours: Molecule forces them on, and play_recap cannot read coloured non-zero counters."""
     command = [
         "ansible-playbook",
         "--inventory",
@@ -89,7 +119,19 @@ def run_playbook(playbook: str, *args: str, timeout: int = 600) -> subprocess.Co
         str(Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"]) / playbook),
         *args,
     ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    if extra_vars is not None:
+        command += ["--extra-vars", json.dumps(extra_vars)]
+    env = {**os.environ, "ANSIBLE_FORCE_COLOR": "false", "ANSIBLE_NOCOLOR": "true"}
+    run = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    return PlaybookRun(run.returncode, run.stdout, run.stderr)
+
+
+def check_converge(*args: str, extra_vars: dict | None = None) -> PlaybookRun:
+    """The scenario's converge.yml in check mode, with diffs and -v (so that a secret the role
+    failed to hide would show)."""
+    return run_playbook("converge.yml", "--check", "--diff", "-v", *args, extra_vars=extra_vars)
 
 
 def play_recap(output: str) -> dict[str, dict[str, int]]:
@@ -103,6 +145,31 @@ def play_recap(output: str) -> dict[str, dict[str, int]]:
                 key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", counters)
             }
     return recap
+
+
+def assert_unchanged(run: PlaybookRun) -> None:
+    """The run succeeded on every host and neither changed nor failed anything."""
+    assert run.returncode == 0, run.report
+    assert run.recap, run.report
+    for counters in run.recap.values():
+        assert counters["changed"] == 0 and counters["failed"] == 0, run.report
+
+
+def assert_hidden(run: PlaybookRun, values: Iterable[str]) -> None:
+    """None of the values (secrets) appears in the run's output; the failure names none."""
+    output = run.stdout + run.stderr
+    leaked = sum(value in output for value in values)
+    assert leaked == 0, f"{leaked} secret value(s) appear in the playbook's output"
+
+
+def assert_refused(run: PlaybookRun, *messages: str, hidden: Iterable[str] = ()) -> None:
+    """The run failed before changing anything, saying each message (e.g. naming the variable
+    at fault), and without echoing the hidden values."""
+    assert run.returncode != 0, run.report
+    for message in messages:
+        assert message in run.output, run.report
+    assert all(counters["changed"] == 0 for counters in run.recap.values()), run.report
+    assert_hidden(run, hidden)
 
 
 def readme_shell_blocks(readme: Path, section: str) -> list[str]:

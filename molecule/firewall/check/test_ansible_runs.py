@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import growbin_testinfra as gt
@@ -13,10 +11,7 @@ import testinfra
 
 NODE = "172.29.81.10"
 SCENARIO = gt.scenario_vars("firewall")
-DISABLED = json.dumps({"firewall_enabled": False})
-# Molecule forces colours, which gt.play_recap cannot read in changed counters.
-os.environ["ANSIBLE_NOCOLOR"] = "1"
-os.environ["ANSIBLE_FORCE_COLOR"] = "false"
+DISABLED = {"firewall_enabled": False}
 
 
 def machine(name: str):
@@ -29,17 +24,18 @@ def reachable_from_denied(port: int) -> bool:
     return machine("fw-denied").run(f"timeout 2 bash -c '</dev/tcp/{NODE}/{port}'").rc == 0
 
 
-def converge(*args: str):
-    run = gt.run_playbook("converge.yml", *args)
-    assert run.returncode == 0, run.stdout[-3000:]
+def converge(extra_vars: dict | None = None) -> dict[str, int]:
+    run = gt.run_playbook("converge.yml", extra_vars=extra_vars)
+    assert run.returncode == 0, run.report
     # converge.yml runs on fw-node only.
-    (counters,) = gt.play_recap(run.stdout).values()
+    (counters,) = run.recap.values()
     return counters
 
 
 def test_check_mode_on_the_converged_host_changes_nothing():
-    counters = converge("--check", "--diff")
-    assert counters["changed"] == 0 and counters["failed"] == 0
+    run = gt.check_converge()
+    gt.assert_unchanged(run)
+    assert list(run.recap) == ["fw-node"]
 
 
 def rule(**overrides) -> dict:
@@ -65,31 +61,31 @@ BAD_RULES = [
 
 BAD_INPUT = {
     "bad-rules": (
-        json.dumps({"firewall_rules": [bad for bad, _ in BAD_RULES]}),
+        {"firewall_rules": [bad for bad, _ in BAD_RULES]},
         [message for _, message in BAD_RULES],
     ),
-    "icmp": (json.dumps({"firewall_rules": [rule(proto="icmp")]}), ["proto", "firewall_rules"]),
+    "icmp": ({"firewall_rules": [rule(proto="icmp")]}, ["proto", "firewall_rules"]),
     "empty-ssh-sources": (
-        json.dumps({"firewall_ssh_sources": []}),
+        {"firewall_ssh_sources": []},
         ["firewall_ssh_sources is empty"],
     ),
     "ssh-any": (
-        json.dumps({"firewall_ssh_sources": ["0.0.0.0/0", "any"]}),
+        {"firewall_ssh_sources": ["0.0.0.0/0", "any"]},
         ["firewall_ssh_sources[1] 'any' is not an IPv4/IPv6 address or CIDR"],
     ),
     "bad-interface": (
-        json.dumps({"firewall_trusted_interfaces": ["cali*", "eth0; accept"]}),
+        {"firewall_trusted_interfaces": ["cali*", "eth0; accept"]},
         ["firewall_trusted_interfaces[1] 'eth0; accept' is not an interface name"],
     ),
 }
 
 
 @pytest.fixture(scope="module")
-def bad_input_runs() -> dict[str, subprocess.CompletedProcess]:
+def bad_input_runs() -> dict[str, gt.PlaybookRun]:
     """Every bad input at once (they fail in preflight, before the role changes anything)."""
     with ThreadPoolExecutor(max_workers=len(BAD_INPUT) + 1) as pool:
         futures = {
-            case: pool.submit(gt.run_playbook, "converge.yml", "-e", extra_vars)
+            case: pool.submit(gt.run_playbook, "converge.yml", extra_vars=extra_vars)
             for case, (extra_vars, _) in BAD_INPUT.items()
         }
         futures["no-ssh-sources"] = pool.submit(gt.run_playbook, "without_ssh_sources.yml")
@@ -98,26 +94,19 @@ def bad_input_runs() -> dict[str, subprocess.CompletedProcess]:
 
 @pytest.mark.parametrize("case", BAD_INPUT)
 def test_bad_input_fails_before_any_change_naming_the_variable(bad_input_runs, case):
-    run = bad_input_runs[case]
-    output = run.stdout + run.stderr
-    assert run.returncode != 0, output[-3000:]
-    for message in BAD_INPUT[case][1]:
-        assert message in output, output[-3000:]
-    assert all(counters["changed"] == 0 for counters in gt.play_recap(run.stdout).values())
+    gt.assert_refused(bad_input_runs[case], *BAD_INPUT[case][1])
 
 
 def test_missing_ssh_sources_fail_naming_the_variable(bad_input_runs):
-    run = bad_input_runs["no-ssh-sources"]
-    assert run.returncode != 0
-    assert "missing required arguments: firewall_ssh_sources" in run.stdout + run.stderr
+    gt.assert_refused(
+        bad_input_runs["no-ssh-sources"], "missing required arguments: firewall_ssh_sources"
+    )
 
 
 def test_a_new_rule_is_loaded_and_removing_it_closes_the_port_again():
     opened = [*SCENARIO["firewall_rules"], {"name": "metrics", "port": 9090, "sources": "any"}]
     try:
-        assert (
-            converge("-e", json.dumps({"firewall_rules": opened}))["changed"] == 2
-        )  # the rules file and the reload
+        assert converge({"firewall_rules": opened})["changed"] == 2  # the rules file and the reload
         assert reachable_from_denied(9090)
     finally:
         assert converge()["changed"] == 2
@@ -127,8 +116,8 @@ def test_a_new_rule_is_loaded_and_removing_it_closes_the_port_again():
 def test_disabling_removes_only_our_table_and_unit_then_enabling_restores_them():
     node = machine("fw-node")
     try:
-        assert converge("-e", DISABLED)["changed"] > 0
-        assert converge("-e", DISABLED)["changed"] == 0
+        assert converge(DISABLED)["changed"] > 0
+        assert converge(DISABLED)["changed"] == 0
         assert node.check_output("nft list tables") == "table ip nat"
         assert not node.file("/etc/systemd/system/growbin-firewall.service").exists
         assert not node.file("/etc/growbin/firewall.nft").exists

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import secrets
+from collections.abc import Iterable
 
 import growbin_testinfra as gt
 import pytest
@@ -11,65 +11,43 @@ import pytest
 PASSWORDS: dict[str, str] = gt.scenario_vars("secrets")["postgresql_domain_passwords"]
 
 
-def check_run(*args: str, **extra_vars) -> tuple[str, dict[str, dict[str, int]], int]:
-    args = ("--check", "--diff", "-v", *args)
-    if extra_vars:
-        args += ("-e", json.dumps(extra_vars))
-    run = gt.run_playbook("converge.yml", *args)
-    return flat(run.stdout + run.stderr), gt.play_recap(run.stdout), run.returncode
-
-
-def flat(output: str) -> str:
-    """Output with every run of whitespace made one space (result formatters wrap long lines)."""
-    return " ".join(output.split())
-
-
 def test_check_mode_on_the_converged_host_changes_nothing():
-    output, recap, returncode = check_run()
-    assert returncode == 0, output[-3000:]
-    assert recap, output[-3000:]
-    for counters in recap.values():
-        assert counters["changed"] == 0 and counters["failed"] == 0, output[-3000:]
-    for password in PASSWORDS.values():
-        assert password not in output
+    run = gt.check_converge()
+    gt.assert_unchanged(run)
+    gt.assert_hidden(run, PASSWORDS.values())
 
 
 def test_rotated_passwords_are_detected_and_never_appear_in_the_output():
     rotated = {domain: f"rotated-{secrets.token_hex(12)}" for domain in PASSWORDS}
     # The phases the passwords pass through (the full run is the test above).
     phases = "--tags=postgresql_preflight,postgresql_install,postgresql_databases"
-    output, recap, returncode = check_run(phases, postgresql_domain_passwords=rotated)
-    assert returncode == 0, output[-3000:]
+    run = gt.check_converge(phases, extra_vars={"postgresql_domain_passwords": rotated})
+    assert run.returncode == 0, run.report
     # The owner-role task compares each password with the stored SCRAM verifier: all six differ.
-    assert recap and all(counters["changed"] == 1 for counters in recap.values()), output[-3000:]
-    assert output.count("changed: [postgresql-node] => (item=(censored due to no_log))") == 6
-    for value in list(rotated.values()) + list(PASSWORDS.values()):
-        assert value not in output
+    assert run.recap and all(c["changed"] == 1 for c in run.recap.values()), run.report
+    assert run.output.count("changed: [postgresql-node] => (item=(censored due to no_log))") == 6
+    gt.assert_hidden(run, [*rotated.values(), *PASSWORDS.values()])
 
 
 def test_missing_secrets_fail_before_any_change_naming_the_variable():
     run = gt.run_playbook("without_secrets.yml")
-    assert run.returncode != 0
-    assert "missing required arguments: postgresql_domain_passwords" in flat(
-        run.stdout + run.stderr
-    )
-    assert all(counters["changed"] == 0 for counters in gt.play_recap(run.stdout).values())
+    gt.assert_refused(run, "missing required arguments: postgresql_domain_passwords")
 
 
-def refused(**extra_vars) -> str:
-    """Output of a run that the role must refuse in its preflight, before any change."""
-    output, recap, returncode = check_run(**extra_vars)
-    assert returncode != 0, output[-3000:]
-    assert all(c["changed"] == 0 and c["failed"] == 1 for c in recap.values()), output[-3000:]
-    return output
+def refused(message: str, hidden: Iterable[str] = (), **extra_vars) -> None:
+    """The role refuses the input in its preflight, before any change, saying the message."""
+    run = gt.check_converge(extra_vars=extra_vars)
+    gt.assert_refused(run, message, hidden=hidden)
+    assert all(counters["failed"] == 1 for counters in run.recap.values()), run.report
 
 
 def test_a_domain_without_a_password_is_named():
     incomplete = {domain: password for domain, password in PASSWORDS.items() if domain != "chat"}
-    output = refused(postgresql_domain_passwords=incomplete)
-    assert "postgresql_domain_passwords has no password for domain(s) chat" in output
-    for password in incomplete.values():
-        assert password not in output
+    refused(
+        "postgresql_domain_passwords has no password for domain(s) chat",
+        hidden=incomplete.values(),
+        postgresql_domain_passwords=incomplete,
+    )
 
 
 @pytest.mark.parametrize(
@@ -87,12 +65,15 @@ def test_a_domain_without_a_password_is_named():
     ids=["short", "unknown-domain"],
 )
 def test_bad_passwords_are_refused_without_echoing_them(change, message):
-    output = refused(postgresql_domain_passwords={**PASSWORDS, **change})
-    assert message in output
-    for password in list(PASSWORDS.values()) + list(change.values()):
-        assert password not in output
+    refused(
+        message,
+        hidden=[*PASSWORDS.values(), *change.values()],
+        postgresql_domain_passwords={**PASSWORDS, **change},
+    )
 
 
 def test_an_open_network_is_refused():
-    output = refused(postgresql_client_networks=["10.0.0.0/16", "0.0.0.0/0"])
-    assert "postgresql_client_networks entry '0.0.0.0/0' must be an IPv4 network" in output
+    refused(
+        "postgresql_client_networks entry '0.0.0.0/0' must be an IPv4 network",
+        postgresql_client_networks=["10.0.0.0/16", "0.0.0.0/0"],
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 
 import growbin_testinfra as gt
@@ -16,12 +15,7 @@ SECRET_NAMES = ("rabbitmq_erlang_cookie", *PASSWORD_NAMES)
 
 
 def test_check_mode_on_the_converged_host_changes_nothing():
-    run = gt.run_playbook("converge.yml", "--check", "--diff")
-    assert run.returncode == 0, run.stdout[-3000:]
-    recap = gt.play_recap(run.stdout)
-    assert recap, run.stdout[-3000:]
-    for counters in recap.values():
-        assert counters["changed"] == 0 and counters["failed"] == 0, run.stdout[-3000:]
+    gt.assert_unchanged(gt.check_converge())
 
 
 def test_a_rotated_cookie_never_appears_in_the_output():
@@ -33,39 +27,23 @@ def test_a_rotated_cookie_never_appears_in_the_output():
         if name != "rabbitmq_admin_password"
     }
     # Only the phases that handle secrets: the topology phase's rabbitmqctl calls add a minute.
-    run = gt.run_playbook(
-        "converge.yml",
-        "--check",
-        "--diff",
-        "-v",
-        "--tags",
-        "rabbitmq_preflight,rabbitmq_configure,rabbitmq_users",
-        "-e",
-        json.dumps(rotated),
+    run = gt.check_converge(
+        "--tags", "rabbitmq_preflight,rabbitmq_configure,rabbitmq_users", extra_vars=rotated
     )
-    assert run.returncode == 0, run.stdout[-3000:]
-    assert all(counters["changed"] >= 1 for counters in gt.play_recap(run.stdout).values())
-    output = run.stdout + run.stderr
-    for value in rotated.values():
-        assert value not in output
+    assert run.returncode == 0, run.report
+    assert run.recap and all(c["changed"] >= 1 for c in run.recap.values()), run.report
+    gt.assert_hidden(run, rotated.values())
 
 
 def test_missing_secrets_fail_before_any_change_naming_the_variables():
     run = gt.run_playbook("without_secrets.yml")
-    output = run.stdout + run.stderr
-    assert run.returncode != 0
-    assert "missing required arguments" in output
-    for name in SECRET_NAMES:
-        assert name in output
-    assert all(counters["changed"] == 0 for counters in gt.play_recap(run.stdout).values())
+    gt.assert_refused(run, "missing required arguments", *SECRET_NAMES)
 
 
 def test_a_weak_cookie_is_refused_without_echoing_it():
     weak = "weak" + secrets.token_hex(3)
-    run = gt.run_playbook(
-        "converge.yml", "--check", "-e", json.dumps({"rabbitmq_erlang_cookie": weak})
+    gt.assert_refused(
+        gt.check_converge(extra_vars={"rabbitmq_erlang_cookie": weak}),
+        "rabbitmq_erlang_cookie must be 20-255 letters and digits",
+        hidden=[weak],
     )
-    output = run.stdout + run.stderr
-    assert run.returncode != 0
-    assert "rabbitmq_erlang_cookie must be 20-255 letters and digits" in output
-    assert weak not in output
