@@ -2,15 +2,61 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
-from growbin_client import User
+import growbin_testinfra as gt
+from growbin_client import REPO, User
 
 CONTAINER_PREFIX = "growbin-"
 DOCKER_EXEC_SECONDS = 120.0
+VENV_BIN = REPO / ".venv" / "bin"
+SITE_SECONDS = 1800
+
+
+def run_site(log: Path, *args: str, **extra_vars: str) -> dict[str, dict[str, int]]:
+    """`ansible-playbook -i inventories/local site.yml ARGS` as an operator runs it on the local
+    platform; asserts it succeeded and returns its recap (host -> counters). Output goes to log.
+    """
+    command = [
+        str(VENV_BIN / "ansible-playbook"),
+        "-i",
+        str(REPO / "inventories" / "local"),
+        str(REPO / "site.yml"),
+        *args,
+    ]
+    for name, value in extra_vars.items():
+        command += ["-e", f"{name}={value}"]
+    # The project's own Ansible configuration, not the one Molecule's verifier runs under.
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("ANSIBLE_", "MOLECULE_"))
+    }
+    env.update(
+        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        ANSIBLE_FORCE_COLOR="0",
+        PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+    )
+    with log.open("w") as out:
+        finished = subprocess.run(
+            command,
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=SITE_SECONDS,
+            check=False,
+        )
+    output = log.read_text()
+    assert finished.returncode == 0, (
+        f"site.yml {' '.join(args)} failed (rc {finished.returncode}), log {log}:\n{output[-4000:]}"
+    )
+    return gt.play_recap(output)
 
 
 class Nodes:

@@ -11,24 +11,21 @@ variables, so the platform is offline again for whatever runs next.
 
 from __future__ import annotations
 
-import os
 import secrets
 import selectors
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from growbin_client import REPO, Platform, User, photo_of_a_cup
+from growbin_nodes import run_site
 
 # The host's address on the `growbin` Docker network (inventories/local, growbin_local_subnet).
 GATEWAY = "172.29.77.1"
-VENV_BIN = REPO / ".venv" / "bin"
-PLAYBOOK_SECONDS = 1800
 SERVER_START_SECONDS = 30
 # The nodes whose settings decide the two model paths.
 MODEL_NODES = ("worker-ai", "api-chat-llm")
@@ -62,44 +59,6 @@ def stop(process: subprocess.Popen[str]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
-
-
-def run_app_stage(log: Path, **extra_vars: str) -> None:
-    """``site.yml --tags app`` on the local inventory, as `make up` converges it."""
-    command = [
-        str(VENV_BIN / "ansible-playbook"),
-        "-i",
-        str(REPO / "inventories" / "local"),
-        str(REPO / "site.yml"),
-        "--tags",
-        "app",
-    ]
-    for name, value in extra_vars.items():
-        command += ["-e", f"{name}={value}"]
-    # The project's own Ansible configuration, not the one Molecule's verifier runs under.
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("ANSIBLE_", "MOLECULE_"))
-    }
-    env.update(
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-        ANSIBLE_FORCE_COLOR="0",
-        PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
-    )
-    with log.open("w") as out:
-        finished = subprocess.run(
-            command,
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            timeout=PLAYBOOK_SECONDS,
-            check=False,
-        )
-    assert finished.returncode == 0, (
-        f"the app stage failed (rc {finished.returncode}), log {log}:\n{log.read_text()[-4000:]}"
-    )
 
 
 def has_model_key(node: str) -> bool:
@@ -172,14 +131,16 @@ def model_platform(
     watcher = platform.new_user()
 
     def restore_offline() -> None:
-        run_app_stage(logs / "restore.log")
+        run_site(logs / "restore.log", "--tags", "app")
         watcher.wait_until_serving()
         assert not any(has_model_key(node) for node in MODEL_NODES), "model key left behind"
 
     # Registered before anything changes, so a failure half-way still restores.
     request.addfinalizer(restore_offline)
-    run_app_stage(
+    run_site(
         logs / "configure.log",
+        "--tags",
+        "app",
         growbin_llm_api_key=model_server.api_key,
         growbin_llm_base_url=model_server.base_url,
     )
