@@ -1,20 +1,90 @@
-"""The ``growbin`` command: migrations, seed data, imports, keys."""
+"""The ``growbin`` command: the processes of the deploy contract, migrations, seed data, keys.
+
+``growbin api DOMAIN``, ``growbin worker QUEUE`` and ``growbin deploy-init`` are how both
+runtimes start the application (systemd units and the chart's containers alike); their options
+come from the settings model, never from the command line of one runtime.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import importlib
+import json
 import sys
 from pathlib import Path
 
-from growbin.core import migrations
+from growbin.core import migrations, processes
 from growbin.core.db import close_databases
 from growbin.core.security import generate_private_key_pem, public_key_pem
+from growbin.core.settings import get_settings
+
+# `growbin deploy-init` reports a change as "<domain>: applied ..." or "<domain>: loaded ...";
+# Ansible's changed_when reads those words (roles/app_systemd/tasks/deploy_init.yml).
+
+
+def _api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    api = get_settings().api
+    uvicorn.run(
+        f"growbin.services.{args.domain}:app",
+        host=api.host,
+        port=api.port,
+        workers=api.processes,
+        proxy_headers=True,
+        forwarded_allow_ips=api.forwarded_allow_ips,
+        timeout_keep_alive=api.keepalive_seconds,
+        timeout_graceful_shutdown=api.graceful_shutdown_seconds,
+        server_header=False,
+        log_config=None,
+    )
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from growbin.worker.celery_app import app
+
+    settings = get_settings()
+    # Gossip and mingle only chat between workers at start; the queues carry all the work.
+    app.worker_main(
+        [
+            "worker",
+            "--queues",
+            args.queue,
+            "--concurrency",
+            str(settings.worker.concurrency),
+            "--hostname",
+            f"{args.queue}@%h",
+            "--loglevel",
+            settings.log_level,
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
+    return 0
+
+
+def _deploy_init(args: argparse.Namespace) -> int:
+    """Migrate, then load seed data: what both runtimes run before new code starts."""
+    domains = args.domain or migrations.migratable_domains()
+    _migrate(argparse.Namespace(domain=None, domains=domains, downgrade=None, revision="head"))
+    seeds = ["recycling"]
+    if get_settings().deploy.seed_sample_locations:
+        seeds.append("locations")
+    _seed(argparse.Namespace(domains=[d for d in seeds if d in domains]))
+    return 0
+
+
+def _contract(_: argparse.Namespace) -> int:
+    print(json.dumps(processes.contract(), indent=2, sort_keys=True))
+    return 0
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    domains = [args.domain] if args.domain else migrations.migratable_domains()
+    domains = getattr(args, "domains", None) or (
+        [args.domain] if args.domain else migrations.migratable_domains()
+    )
     for domain in domains:
         if args.downgrade:
             print(f"{domain}: downgrade to {args.downgrade}")
@@ -23,7 +93,6 @@ def _migrate(args: argparse.Namespace) -> int:
             before = migrations.current(domain)
             migrations.upgrade(domain, args.revision)
             after = migrations.current(domain)
-            # Ansible's changed_when reads these words (roles/app_systemd/tasks/migrate.yml).
             if before == after:
                 print(f"{domain}: at {after or 'base'}, nothing to apply")
             else:
@@ -81,6 +150,28 @@ def _generate_keys(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="growbin", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+
+    api = commands.add_parser("api", help="serve one domain's API (GROWBIN_API__* settings)")
+    api.add_argument("domain", choices=processes.API_DOMAINS + ("all",))
+    api.set_defaults(handler=_api)
+
+    worker = commands.add_parser("worker", help="run the Celery worker of one queue")
+    worker.add_argument("queue", choices=processes.WORKER_QUEUES)
+    worker.set_defaults(handler=_worker)
+
+    deploy_init = commands.add_parser(
+        "deploy-init", help="apply migrations and load seed data (idempotent)"
+    )
+    deploy_init.add_argument(
+        "--domain",
+        action="append",
+        choices=migrations.migratable_domains(),
+        help="only this domain (repeatable; default: every domain)",
+    )
+    deploy_init.set_defaults(handler=_deploy_init)
+
+    contract = commands.add_parser("contract", help="print the deploy contract as JSON")
+    contract.set_defaults(handler=_contract)
 
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("--domain", choices=migrations.migratable_domains())

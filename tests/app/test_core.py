@@ -41,7 +41,7 @@ async def test_unhandled_exception_is_a_500_in_the_error_shape():
     async def boom() -> None:
         raise RuntimeError("secret internal detail")
 
-    app = create_app([DomainSpec(name="boom", router=router, databases=())], service="boom")
+    app = create_app([DomainSpec(name="boom", router=router)], service="boom")
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
         response = await c.get("/api/v1/boom/boom")
@@ -72,7 +72,7 @@ async def test_an_unreachable_database_or_redis_is_a_503_not_a_500():
         async with Redis(port=closed_port, socket_connect_timeout=1) as client:
             await client.ping()
 
-    app = create_app([DomainSpec(name="probe", router=router, databases=())], service="probe")
+    app = create_app([DomainSpec(name="probe", router=router)], service="probe")
     transport = httpx.ASGITransport(app=app)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:

@@ -69,4 +69,4 @@ async def jwks() -> Jwks:
     return Jwks(keys=[get_token_keys().public_jwk()])
 
 
-domain = DomainSpec(name="auth", router=router, databases=("auth",), purge_user=service.purge_user)
+domain = DomainSpec(name="auth", router=router, purge_user=service.purge_user)

@@ -120,7 +120,5 @@ async def send_message(
 domain = DomainSpec(
     name="chat",
     router=router,
-    # Answers read the knowledge base (recycling) and the user's own scans (scans).
-    databases=("chat", "recycling", "scans"),
     purge_user=service.purge_user,
 )

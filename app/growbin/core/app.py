@@ -26,6 +26,7 @@ from growbin.core.observability import (
     configure_logging,
     metrics_endpoint,
 )
+from growbin.core.processes import PROCESSES
 from growbin.core.redis import close_redis
 from growbin.core.settings import get_settings
 
@@ -34,8 +35,6 @@ from growbin.core.settings import get_settings
 class DomainSpec:
     name: str
     router: APIRouter
-    # Databases `/ready` checks (normally just the domain's own).
-    databases: tuple[str, ...]
     # Removes or anonymises one user's data in this domain's database; idempotent.
     purge_user: Callable[[uuid.UUID], Awaitable[None]] | None = None
 
@@ -81,7 +80,15 @@ def create_app(domains: Sequence[DomainSpec], *, service: str) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, service=service)
-    databases = sorted({d for spec in domains for d in spec.databases})
+    # `/ready` checks the databases the deploy contract gives the service (none for an app
+    # outside the contract, such as a test's).
+    databases = sorted(
+        {
+            database
+            for spec in domains
+            for database in getattr(PROCESSES.get(f"api-{spec.name}"), "databases", ())
+        }
+    )
     app.include_router(health_router(databases))
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     for spec in domains:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from growbin.core.domains import DOMAINS
+from growbin.core.processes import API_PORT, OFFLINE_MODEL_PATH, WAL_DIRECTORY, WORKER_METRICS_PORT
 
 
 class Environment(StrEnum):
@@ -105,12 +106,41 @@ class LlmSettings(BaseModel):
     model: str = "gpt-4o-mini"
     timeout_seconds: float = Field(default=30.0, gt=0, le=300)
     # The exported ONNX model of the offline classifier (scripts/export-vision-model.sh).
-    offline_model_path: str = "/var/lib/growbin/models/efficientnet-lite0.onnx"
+    offline_model_path: str = OFFLINE_MODEL_PATH
+
+
+class ApiSettings(BaseModel):
+    """How `growbin api DOMAIN` serves: uvicorn's options, the same in both runtimes."""
+
+    host: str = "0.0.0.0"  # noqa: S104 - pods listen on their own address; systemd sets the private one
+    port: int = Field(default=API_PORT, ge=1, le=65535)
+    # Peers whose X-Forwarded-For/-Proto are believed (the edge or the ALB subnets), as a
+    # comma-separated list of addresses or CIDRs. "*" is refused: it lets any client forge
+    # its address past the per-address login limit.
+    forwarded_allow_ips: str = "127.0.0.1"
+    # Above the ALB's 60 s idle timeout, so the load balancer, not uvicorn, closes idle
+    # connections (otherwise a request can race a close and get a 502).
+    keepalive_seconds: int = Field(default=75, ge=1, le=3600)
+    # Event streams last at most 300 s; a stopping process lets them finish.
+    graceful_shutdown_seconds: int = Field(default=310, ge=1, le=3600)
+    processes: int = Field(default=1, ge=1, le=16)
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _no_wildcard(cls, value: str) -> str:
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        if not entries:
+            raise ValueError("name at least one trusted proxy address")
+        if "*" in entries:
+            raise ValueError('"*" trusts every client\'s X-Forwarded-For; name the proxies')
+        return ",".join(entries)
 
 
 class WorkerSettings(BaseModel):
-    wal_path: str = "/var/lib/growbin/worker-wal.sqlite3"
-    metrics_port: int = Field(default=9808, ge=1, le=65535)
+    wal_path: str = f"{WAL_DIRECTORY}/worker.sqlite3"
+    metrics_port: int = Field(default=WORKER_METRICS_PORT, ge=1, le=65535)
+    # Celery worker processes of `growbin worker QUEUE`.
+    concurrency: int = Field(default=2, ge=1, le=64)
     # Tries per task before the scan ends `failed`; waits grow as base * 2^n, with jitter.
     max_attempts: int = Field(default=5, ge=1, le=20)
     retry_base_seconds: float = Field(default=2.0, gt=0, le=300)
@@ -138,6 +168,11 @@ class ChatSettings(BaseModel):
     max_answer_tokens: int = Field(default=600, ge=16, le=4096)
 
 
+class DeploySettings(BaseModel):
+    # Load the fictional sample drop-off points (local runs); production imports real ones.
+    seed_sample_locations: bool = False
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GROWBIN_", env_nested_delimiter="__", extra="ignore", frozen=False
@@ -154,6 +189,8 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     scans: ScansSettings = Field(default_factory=ScansSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    deploy: DeploySettings = Field(default_factory=DeploySettings)
 
     @property
     def is_production(self) -> bool:

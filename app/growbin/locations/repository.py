@@ -61,3 +61,11 @@ async def upsert(session: AsyncSession, point: dict[str, Any]) -> None:
         ),
         point,
     )
+
+
+async def has_source(session: AsyncSession, source: str) -> bool:
+    result = await session.execute(
+        text("SELECT EXISTS (SELECT 1 FROM drop_off_points WHERE source = :source)"),
+        {"source": source},
+    )
+    return bool(result.scalar())

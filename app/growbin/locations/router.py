@@ -38,4 +38,4 @@ async def point_detail(point_id: uuid.UUID, session: LocationsSession) -> DropOf
 
 
 # Drop-off points are public data: no user rows, nothing to purge.
-domain = DomainSpec(name="locations", router=router, databases=("locations",))
+domain = DomainSpec(name="locations", router=router)

@@ -62,4 +62,4 @@ async def search(
 
 
 # The knowledge base is public reference data: no user rows, nothing to purge.
-domain = DomainSpec(name="recycling", router=router, databases=("recycling",))
+domain = DomainSpec(name="recycling", router=router)

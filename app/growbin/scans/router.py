@@ -196,6 +196,4 @@ async def scan_events(
     )
 
 
-domain = DomainSpec(
-    name="scans", router=router, databases=("scans",), purge_user=service.purge_user
-)
+domain = DomainSpec(name="scans", router=router, purge_user=service.purge_user)

@@ -37,6 +37,4 @@ async def delete_account(user: CurrentUser, session: UsersSession) -> DeletionAc
     return DeletionAccepted()
 
 
-domain = DomainSpec(
-    name="users", router=router, databases=("users",), purge_user=service.purge_user
-)
+domain = DomainSpec(name="users", router=router, purge_user=service.purge_user)
