@@ -35,7 +35,7 @@ app.kubernetes.io/component: {{ . }}
 
 {{/*
 Full label set. Call with (dict "root" $ "component" "api-auth" "tier" "api");
-tier (api, worker, migrations) is what NetworkPolicies select on.
+tier (api, worker, deploy-init) is what NetworkPolicies select on.
 */}}
 {{- define "growbin.labels" -}}
 {{ include "growbin.selectorLabels" . }}
@@ -51,6 +51,7 @@ growbin.app/tier: {{ . }}
 {{- end }}
 {{- end }}
 
+{{/* repository@digest when a digest is set (production requires one, see _validate.tpl). */}}
 {{- define "growbin.image" -}}
 {{- $image := .Values.image }}
 {{- if $image.digest }}
@@ -119,20 +120,46 @@ securityContext:
 {{- end }}
 
 {{/*
-Environment of an application container:
-(dict "root" $ "databases" (list "auth") "llm" false "jwtSigner" false "databaseHost" "...").
+ConfigMap data shared by the release ConfigMap and the deploy-init hook's copy: what the
+chart derives (environment, PostgreSQL port) followed by `settings` verbatim.
+*/}}
+{{- define "growbin.configData" -}}
+GROWBIN_ENVIRONMENT: {{ .Values.environment | quote }}
+GROWBIN_DATABASE__PORT: {{ .Values.externalServices.postgresql.port | quote }}
+{{- range $name, $value := .Values.settings }}
+{{ $name }}: {{ $value | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+"true" when networkPolicy.dataFlows lets a component reach a data service, else empty:
+(dict "root" $ "component" "api-scans" "service" "rabbitmq"). The same list decides who
+receives that service's URL and credentials, so a process holds exactly what it may use.
+*/}}
+{{- define "growbin.reaches" -}}
+{{- if has .component (index .root.Values.networkPolicy.dataFlows .service) }}true{{ end }}
+{{- end }}
+
+{{/*
+Environment of an application container: (dict "root" $ "component" "api-auth"
+"configMap" "<name>" "databases" (list "auth") "llm" false "jwtSigner" false
+"databaseHost" "..." "redisHost" "..." "env" (dict ...)); optional "brokerHost" (default:
+the RabbitMQ Service) and "secretName" (default: the release Secret) serve the deploy-init
+hook, which runs before the release's Services and Secret exist.
 Non-secret settings come from the ConfigMap; secrets are referenced key by key so each
-process only receives the credentials it needs. Redis and RabbitMQ URLs are composed by
-Kubernetes from the password variables defined just before them.
+process only receives the credentials it needs (Redis and RabbitMQ ones by
+networkPolicy.dataFlows). The URLs are composed by Kubernetes from the password variables
+defined just before them. `env` holds the component's own GROWBIN_* settings merged with
+what the chart fixes for the container (listen port, journal path).
 */}}
 {{- define "growbin.env" -}}
 {{- $root := .root }}
-{{- $secret := include "growbin.secretName" $root }}
+{{- $secret := .secretName | default (include "growbin.secretName" $root) }}
 {{- $redis := $root.Values.externalServices.redis }}
 {{- $rabbitmq := $root.Values.externalServices.rabbitmq -}}
 envFrom:
   - configMapRef:
-      name: {{ include "growbin.fullname" $root }}
+      name: {{ .configMap }}
 env:
   - name: GROWBIN_DATABASE__HOST
     value: {{ .databaseHost | quote }}
@@ -143,20 +170,24 @@ env:
         name: {{ $secret }}
         key: database-password-{{ . }}
   {{- end }}
+  {{- if include "growbin.reaches" (dict "root" $root "component" .component "service" "redis") }}
   - name: REDIS_PASSWORD
     valueFrom:
       secretKeyRef:
         name: {{ $secret }}
         key: redis-password
   - name: GROWBIN_REDIS__URL
-    value: {{ printf "redis://%s:$(REDIS_PASSWORD)@%s:%d/%d" $redis.username (include "growbin.externalServiceName" (dict "root" $root "service" "redis")) (int $redis.port) (int $redis.database) | quote }}
+    value: {{ printf "redis://%s:$(REDIS_PASSWORD)@%s:%d/%d" $redis.username .redisHost (int $redis.port) (int $redis.database) | quote }}
+  {{- end }}
+  {{- if include "growbin.reaches" (dict "root" $root "component" .component "service" "rabbitmq") }}
   - name: RABBITMQ_PASSWORD
     valueFrom:
       secretKeyRef:
         name: {{ $secret }}
         key: rabbitmq-password
   - name: GROWBIN_BROKER__URL
-    value: {{ printf "amqp://%s:$(RABBITMQ_PASSWORD)@%s:%d/%s" $rabbitmq.username (include "growbin.externalServiceName" (dict "root" $root "service" "rabbitmq")) (int $rabbitmq.port) $rabbitmq.vhost | quote }}
+    value: {{ printf "amqp://%s:$(RABBITMQ_PASSWORD)@%s:%d/%s" $rabbitmq.username (.brokerHost | default (include "growbin.externalServiceName" (dict "root" $root "service" "rabbitmq"))) (int $rabbitmq.port) $rabbitmq.vhost | quote }}
+  {{- end }}
   - name: GROWBIN_AUTH__JWT_PUBLIC_KEY
     valueFrom:
       secretKeyRef:
@@ -177,7 +208,7 @@ env:
         key: llm-api-key
         optional: true
   {{- end }}
-  {{- range $name, $value := .extraEnv }}
+  {{- range $name, $value := .env }}
   - name: {{ $name }}
     value: {{ $value | quote }}
   {{- end }}
@@ -193,4 +224,117 @@ env:
 {{- define "growbin.tmpVolumeMount" -}}
 - name: tmp
   mountPath: /tmp
+{{- end }}
+
+{{/*
+NetworkPolicy of one component: (dict "root" $ "component" "api-auth" "name" "<name>"
+"hook" false). API pods accept port 8000 from the load balancer and Prometheus, workers
+their exporter port from Prometheus, deploy-init nothing. Egress goes to exactly the data
+services networkPolicy.dataFlows lists for the component, plus HTTPS for internetEgress.
+*/}}
+{{- define "growbin.componentNetworkPolicy" -}}
+{{- $root := .root }}
+{{- $np := $root.Values.networkPolicy }}
+{{- $ingress := $root.Values.ingress }}
+{{- $spec := dict }}
+{{- $kind := "init" }}
+{{- if hasPrefix "api-" .component }}
+{{- $kind = "api" }}
+{{- $spec = index $root.Values.api (trimPrefix "api-" .component) }}
+{{- else if hasPrefix "worker-" .component }}
+{{- $kind = "worker" }}
+{{- $spec = index $root.Values.workers (trimPrefix "worker-" .component) }}
+{{- end }}
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {{ .name }}
+  labels:
+    {{- include "growbin.labels" (dict "root" $root "component" .component) | nindent 4 }}
+  {{- if .hook }}
+  annotations:
+    helm.sh/hook: pre-install,pre-upgrade
+    helm.sh/hook-weight: "-5"
+    helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
+  {{- end }}
+spec:
+  podSelector:
+    matchLabels:
+      {{- include "growbin.selectorLabels" (dict "root" $root "component" .component) | nindent 6 }}
+  policyTypes: [Ingress, Egress]
+  {{- if eq $kind "api" }}
+  # Only the load balancer path and Prometheus reach an API pod; other API pods do not.
+  ingress:
+    {{- with $np.apiSourceCIDRs }}
+    # NodePort traffic (externalTrafficPolicy Local) keeps the load balancer's address.
+    - from:
+        {{- range . }}
+        - ipBlock: {cidr: {{ . }}}
+        {{- end }}
+      ports:
+        - {protocol: TCP, port: 8000}
+    {{- end }}
+    {{- if $ingress.enabled }}
+    - from:
+        - namespaceSelector:
+            matchLabels:
+              kubernetes.io/metadata.name: {{ $ingress.nginx.controllerNamespace }}
+      ports:
+        - {protocol: TCP, port: 8000}
+    {{- end }}
+    {{- with $np.metricsSourceCIDRs }}
+    - from:
+        {{- range . }}
+        - ipBlock: {cidr: {{ . }}}
+        {{- end }}
+      ports:
+        - {protocol: TCP, port: 8000}
+    {{- end }}
+  {{- else if and (eq $kind "worker") $np.metricsSourceCIDRs }}
+  # Workers serve only their Prometheus exporter.
+  ingress:
+    - from:
+        {{- range $np.metricsSourceCIDRs }}
+        - ipBlock: {cidr: {{ . }}}
+        {{- end }}
+      ports:
+        - {protocol: TCP, port: 9808}
+  {{- else }}
+  ingress: []
+  {{- end }}
+  # Policies match the Endpoints addresses after Service translation, so the data
+  # services are allowed by address and port, not by Service name.
+  egress:
+    {{- range $service := list "postgresql" "redis" "rabbitmq" }}
+    {{- if include "growbin.reaches" (dict "root" $root "component" $.component "service" $service) }}
+    {{- $data := index $root.Values.externalServices $service }}
+    - to:
+        {{- range $data.addresses }}
+        - ipBlock: {cidr: {{ . }}/32}
+        {{- end }}
+      ports:
+        - {protocol: TCP, port: {{ $data.port }}}
+    {{- end }}
+    {{- end }}
+    {{- if $spec.internetEgress }}
+    - to:
+        - ipBlock:
+            cidr: 0.0.0.0/0
+            except:
+              {{- toYaml $np.internetEgressExcept | nindent 14 }}
+      ports:
+        - {protocol: TCP, port: 443}
+    {{- if $np.instanceMetadata }}
+    - to:
+        - ipBlock: {cidr: 169.254.169.254/32}
+      ports:
+        - {protocol: TCP, port: 80}
+    {{- end }}
+    {{- end }}
+{{- end }}
+
+{{/* The scans API's upload limit in bytes, which an Ingress in front of it must let through. */}}
+{{- define "growbin.maxUploadBytes" -}}
+{{- $settings := merge (deepCopy .Values.api.scans.settings) .Values.settings }}
+{{- required "settings.GROWBIN_SCANS__MAX_UPLOAD_BYTES is needed with ingress.enabled: the Ingress body limit follows it" (index $settings "GROWBIN_SCANS__MAX_UPLOAD_BYTES") }}
 {{- end }}
