@@ -18,6 +18,7 @@ from growbin.core.domains import DOMAINS
 OFFLINE_MODEL_PATH = "/opt/growbin/models/efficientnet-lite0.onnx"
 # The storage worker's journal directory: it must outlive the process (and the pod).
 WAL_DIRECTORY = "/var/lib/growbin/wal"
+WAL_FILE = f"{WAL_DIRECTORY}/worker.sqlite3"
 # The image's service account; the systemd runtime's may differ (it is not shared by a volume).
 IMAGE_UID = 10001
 API_PORT = 8000
@@ -29,8 +30,9 @@ class Directory:
     """A writable directory that must persist across restarts of the process."""
 
     path: str
-    # The setting that points the process at it.
+    # The setting that points the process into it, and its value.
     setting: str
+    value: str
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,9 @@ PROCESSES: dict[str, Process] = {
             redis=True,
             broker=True,
             ports=_WORKER_PORTS,
-            directories=(Directory(path=WAL_DIRECTORY, setting="GROWBIN_WORKER__WAL_PATH"),),
+            directories=(
+                Directory(path=WAL_DIRECTORY, setting="GROWBIN_WORKER__WAL_PATH", value=WAL_FILE),
+            ),
         ),
         Process(
             name="worker-ai",

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from growbin.core.domains import DOMAINS
-from growbin.core.processes import API_PORT, OFFLINE_MODEL_PATH, WAL_DIRECTORY, WORKER_METRICS_PORT
+from growbin.core.processes import API_PORT, OFFLINE_MODEL_PATH, WAL_FILE, WORKER_METRICS_PORT
 
 
 class Environment(StrEnum):
@@ -137,7 +137,7 @@ class ApiSettings(BaseModel):
 
 
 class WorkerSettings(BaseModel):
-    wal_path: str = f"{WAL_DIRECTORY}/worker.sqlite3"
+    wal_path: str = WAL_FILE
     metrics_port: int = Field(default=WORKER_METRICS_PORT, ge=1, le=65535)
     # Celery worker processes of `growbin worker QUEUE`.
     concurrency: int = Field(default=2, ge=1, le=64)
