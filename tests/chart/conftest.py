@@ -24,9 +24,11 @@ RELEASE = "growbin"
 NAMESPACE = "growbin"
 HELM_TIMEOUT_S = 60
 
-# Values sets every structural test runs against: the chart defaults, the CI values
-# files, and a chart-managed Secret (keys generated per session, see managed_secret_args).
-VALUES_SETS = ("default", "production", "minimal", "nginx", "managed-secret")
+# Values sets every structural test runs against: the CI values files (the chart defaults
+# alone do not render: they hold no addresses), and a chart-managed Secret on top of the
+# local values (keys generated per session, see values_args).
+VALUES_SETS = ("local", "production", "minimal", "nginx", "managed-secret")
+LOCAL_VALUES = CI_VALUES_DIR / "local-values.yaml"
 
 
 def _helm_bin() -> str:
@@ -86,11 +88,11 @@ def _jwt_key_files() -> tuple[str, str]:
 
 def values_args(values_set: str) -> list[str]:
     """helm arguments that select one of VALUES_SETS."""
-    if values_set == "default":
-        return []
     if values_set == "managed-secret":
         private, public = _jwt_key_files()
         return [
+            "-f",
+            str(LOCAL_VALUES),
             "-f",
             str(TEST_VALUES_DIR / "managed-secret.yaml"),
             "--set-file",
@@ -131,9 +133,30 @@ def render(values_set: str, kube_version: str = "1.28.0") -> Rendered:
     return Rendered(values_set, tuple(docs))
 
 
+def values_of(values_set: str) -> dict:
+    """The values helm uses for a values set: chart defaults deep-merged with its files."""
+
+    def merge(base: dict, override: dict) -> dict:
+        merged = dict(base)
+        for key, value in override.items():
+            if isinstance(value, dict) and isinstance(base.get(key), dict):
+                merged[key] = merge(base[key], value)
+            else:
+                merged[key] = value
+        return merged
+
+    values = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
+    args = values_args(values_set)
+    for flag, path in zip(args[::2], args[1::2], strict=True):
+        if flag == "-f":
+            values = merge(values, yaml.safe_load(Path(path).read_text()))
+    return values
+
+
 @functools.cache
 def node_map() -> dict[str, dict]:
-    """role -> {"instance_type", "taints"} from inventories/node_map.yml."""
+    """role -> {"instance_type", "taints", "api_domain", "api_node_port"} from
+    inventories/node_map.yml."""
     roles: dict[str, dict] = {}
 
     def walk(group: dict) -> None:
@@ -141,6 +164,8 @@ def node_map() -> dict[str, dict]:
             roles[host["growbin_node_role"]] = {
                 "instance_type": host["growbin_instance_type"],
                 "taints": host["growbin_node_taints"],
+                "api_domain": host.get("growbin_api_domain"),
+                "api_node_port": host.get("growbin_api_node_port"),
             }
         for child in (group.get("children") or {}).values():
             walk(child or {})

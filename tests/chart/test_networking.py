@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import yaml
 
-from .conftest import CHART_DIR, CI_VALUES_DIR, NAMESPACE, RELEASE, Rendered, render
+from .conftest import (
+    LOCAL_VALUES,
+    NAMESPACE,
+    RELEASE,
+    Rendered,
+    helm_template,
+    node_map,
+    render,
+    values_of,
+)
 
 API_DOMAINS = ("auth", "users", "scans", "recycling", "locations", "chat")
 DATA_SERVICES = {"postgresql": 5432, "redis": 6379, "rabbitmq": 5672}
 
 
 def _values(values_set: str) -> dict:
-    defaults = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
-    if values_set in ("default", "managed-secret"):
-        return defaults
-    override = yaml.safe_load((CI_VALUES_DIR / f"{values_set}-values.yaml").read_text())
-    return {**defaults, **override}
+    return values_of(values_set)
 
 
 def test_every_selecting_service_reaches_a_pod_port(rendered: Rendered) -> None:
@@ -36,7 +43,7 @@ def test_every_selecting_service_reaches_a_pod_port(rendered: Rendered) -> None:
             assert port["targetPort"] in port_names, name
 
 
-@pytest.mark.parametrize("values_set", ["default", "production", "minimal"])
+@pytest.mark.parametrize("values_set", ["local", "production", "minimal"])
 def test_data_services_are_selectorless_with_endpoints_from_values(values_set: str) -> None:
     rendered = render(values_set)
     external = _values(values_set)["externalServices"]
@@ -53,9 +60,8 @@ def test_data_services_are_selectorless_with_endpoints_from_values(values_set: s
         assert subset["ports"] == [{"name": service_name, "port": port, "protocol": "TCP"}]
 
 
-@pytest.mark.parametrize("values_set", ["default", "production", "nginx"])
-def test_ingress_paths_point_to_existing_service_ports(values_set: str) -> None:
-    rendered = render(values_set)
+def test_ingress_paths_point_to_existing_service_ports() -> None:
+    rendered = render("nginx")
     (ingress,) = rendered.of_kind("Ingress")
     (rule,) = ingress["spec"]["rules"]
     assert rule["host"] == "api.growbin.app"
@@ -69,29 +75,41 @@ def test_ingress_paths_point_to_existing_service_ports(values_set: str) -> None:
         assert backend["name"] == f"{RELEASE}-{path.rsplit('/', 1)[1]}"
 
 
-def test_alb_flavour() -> None:
-    rendered = render("production")
-    ingress = rendered.get("Ingress", RELEASE)
-    annotations = ingress["metadata"]["annotations"]
-    assert ingress["spec"]["ingressClassName"] == "alb"
-    assert "tls" not in ingress["spec"], "the ALB terminates TLS with the ACM certificate"
-    assert annotations["alb.ingress.kubernetes.io/certificate-arn"].startswith("arn:aws:acm:")
-    assert annotations["alb.ingress.kubernetes.io/group.name"] == "growbin"
-    assert annotations["alb.ingress.kubernetes.io/target-type"] == "instance"
-    assert annotations["alb.ingress.kubernetes.io/healthcheck-path"] == "/health"
-    assert annotations["alb.ingress.kubernetes.io/ssl-redirect"] == "443"
+@pytest.mark.parametrize("values_set", ["local", "production", "minimal", "managed-secret"])
+def test_no_ingress_unless_asked(values_set: str) -> None:
+    """Terraform's ALB targets the NodePorts: by default nothing waits for a controller."""
+    assert not render(values_set).of_kind("Ingress")
+
+
+@pytest.mark.parametrize("values_set", ["local", "production", "nginx", "minimal"])
+def test_each_api_domain_has_its_node_map_node_port(values_set: str) -> None:
+    """The Service's fixed NodePort is the port Terraform's target group for that domain
+    uses (inventories/node_map.yml growbin_api_node_port), and traffic stays on the node."""
+    rendered = render(values_set)
+    ports_by_domain = {
+        spec["api_domain"]: spec["api_node_port"]
+        for spec in node_map().values()
+        if spec["api_domain"]
+    }
+    assert set(ports_by_domain) == set(API_DOMAINS)
+    values = _values(values_set)
     for domain in API_DOMAINS:
+        if not values["api"][domain]["enabled"]:
+            continue
         service = rendered.get("Service", f"{RELEASE}-{domain}")
         assert service["spec"]["type"] == "NodePort"
         assert service["spec"]["externalTrafficPolicy"] == "Local"
+        (port,) = service["spec"]["ports"]
+        assert port["nodePort"] == ports_by_domain[domain], domain
+        assert port["targetPort"] == "http"
 
 
-def test_alb_without_certificate_arn_relies_on_discovery() -> None:
-    annotations = render("default").get("Ingress", RELEASE)["metadata"]["annotations"]
-    assert "alb.ingress.kubernetes.io/certificate-arn" not in annotations
-    assert annotations["alb.ingress.kubernetes.io/listen-ports"] == (
-        '[{"HTTP": 80}, {"HTTPS": 443}]'
-    )
+def test_no_alb_controller_annotations_anywhere(rendered: Rendered) -> None:
+    """Nothing in the chart asks a load balancer controller to register targets."""
+    for doc in rendered.docs:
+        annotations = doc["metadata"].get("annotations") or {}
+        assert not [a for a in annotations if a.startswith("alb.ingress.kubernetes.io/")]
+        assert doc["kind"] != "TargetGroupBinding"
 
 
 def test_nginx_cert_manager_flavour() -> None:
@@ -100,14 +118,37 @@ def test_nginx_cert_manager_flavour() -> None:
     annotations = ingress["metadata"]["annotations"]
     assert ingress["spec"]["ingressClassName"] == "nginx"
     assert annotations["cert-manager.io/cluster-issuer"] == "letsencrypt"
-    assert not [a for a in annotations if a.startswith("alb.")]
     assert ingress["spec"]["tls"] == [
         {"hosts": ["api.growbin.app"], "secretName": "growbin-api-tls"}
     ]
-    for domain in API_DOMAINS:
-        service = rendered.get("Service", f"{RELEASE}-{domain}")
-        assert service["spec"]["type"] == "ClusterIP"
-        assert "externalTrafficPolicy" not in service["spec"]
+    # nginx lets through exactly the upload size the scans API accepts.
+    config = rendered.get("ConfigMap", RELEASE)["data"]
+    assert (
+        annotations["nginx.ingress.kubernetes.io/proxy-body-size"]
+        == (config["GROWBIN_SCANS__MAX_UPLOAD_BYTES"])
+    )
+
+
+def test_no_wildcard_proxy_trust_in_any_manifest(rendered: Rendered) -> None:
+    """No uvicorn flags in the chart, and no '*' among the trusted proxies: a forged
+    X-Forwarded-For would otherwise bypass the per-address login limit."""
+    for doc in rendered.docs:
+        text = json.dumps(doc).lower()
+        assert "forwarded-allow-ips" not in text, doc["metadata"]["name"]
+        assert "uvicorn" not in text and "celery" not in text, doc["metadata"]["name"]
+    values: list[str] = []
+    for config in rendered.of_kind("ConfigMap"):
+        values += [v for k, v in config["data"].items() if k == "GROWBIN_API__FORWARDED_ALLOW_IPS"]
+    for _, template in rendered.pod_templates():
+        for container in template["spec"]["containers"]:
+            values += [
+                e["value"]
+                for e in container.get("env", [])
+                if e["name"] == "GROWBIN_API__FORWARDED_ALLOW_IPS"
+            ]
+    assert all("*" not in v for v in values), values
+    if rendered.values_set == "production":
+        assert values, "production names its trusted proxies"
 
 
 # --- NetworkPolicy semantics ---------------------------------------------------------
@@ -204,7 +245,7 @@ def _data_peer(values_set: str, service: str) -> Peer:
     return Peer(ip=_values(values_set)["externalServices"][service]["addresses"][0])
 
 
-NETWORK_VALUES_SETS = ["default", "production", "nginx"]
+NETWORK_VALUES_SETS = ["local", "production", "nginx"]
 
 
 @pytest.mark.parametrize("values_set", NETWORK_VALUES_SETS)
@@ -221,20 +262,89 @@ def test_every_growbin_pod_is_default_denied(values_set: str) -> None:
 
 
 @pytest.mark.parametrize("values_set", NETWORK_VALUES_SETS)
-def test_api_and_workers_reach_data_services_and_dns(values_set: str) -> None:
+def test_components_reach_dns_and_exactly_their_data_services(values_set: str) -> None:
     rendered = render(values_set)
+    flows = _values(values_set)["networkPolicy"]["dataFlows"]
     dns = Peer(ip="192.168.250.10", namespace="kube-system", labels={"k8s-app": "kube-dns"})
-    for component, pod in _pods(rendered).items():
+    pods = _pods(rendered)
+    assert "deploy-init" in pods
+    for component, pod in pods.items():
         assert connection_allowed(rendered, pod, dns, 53, "UDP"), component
-        assert connection_allowed(rendered, pod, _data_peer(values_set, "postgresql"), 5432)
-        reaches_queue = component != "migrations"
-        for service in ("redis", "rabbitmq"):
-            allowed = connection_allowed(
-                rendered, pod, _data_peer(values_set, service), DATA_SERVICES[service]
-            )
-            assert allowed == reaches_queue, f"{component} -> {service}"
+        for service, port in DATA_SERVICES.items():
+            allowed = connection_allowed(rendered, pod, _data_peer(values_set, service), port)
+            assert allowed == (component in flows[service]), f"{component} -> {service}"
         # Data services only on their own port.
         assert not connection_allowed(rendered, pod, _data_peer(values_set, "postgresql"), 6379)
+
+
+def _egress_pairs(rendered: Rendered, addresses: dict[str, set[str]]) -> set[tuple[str, str]]:
+    """(component, data service) pairs the rendered NetworkPolicies open: read from each
+    policy's podSelector component label and its egress ipBlock /32 + port."""
+    by_endpoint = {
+        (f"{address}/32", DATA_SERVICES[service]): service
+        for service, service_addresses in addresses.items()
+        for address in service_addresses
+    }
+    pairs = set()
+    for policy in rendered.of_kind("NetworkPolicy"):
+        component = policy["spec"]["podSelector"]["matchLabels"].get("app.kubernetes.io/component")
+        for rule in policy["spec"].get("egress") or []:
+            cidrs = [p["ipBlock"]["cidr"] for p in rule.get("to", []) if "ipBlock" in p]
+            for port in rule.get("ports", []):
+                for cidr in cidrs:
+                    service = by_endpoint.get((cidr, port["port"]))
+                    if service:
+                        assert component, f"{policy['metadata']['name']} opens {service} to all"
+                        pairs.add((component, service))
+    return pairs
+
+
+FLOWS_CASES = {
+    "chart default": None,
+    "narrow": {
+        "postgresql": ["api-auth", "deploy-init"],
+        "redis": ["worker-ai"],
+        "rabbitmq": ["api-scans", "worker-storage"],
+    },
+    "nobody": {"postgresql": [], "redis": [], "rabbitmq": []},
+}
+
+
+@pytest.mark.parametrize("case", sorted(FLOWS_CASES))
+def test_policies_open_exactly_the_data_flows_given(tmp_path: Path, case: str) -> None:
+    flows = FLOWS_CASES[case]
+    args = ["-f", str(LOCAL_VALUES)]
+    if flows is not None:
+        override = tmp_path / "flows.yaml"
+        override.write_text(yaml.safe_dump({"networkPolicy": {"dataFlows": flows}}))
+        args += ["-f", str(override)]
+    else:
+        flows = values_of("local")["networkPolicy"]["dataFlows"]
+    rendered = Rendered(case, tuple(helm_template(*args)))
+    addresses = {
+        service: set(spec["addresses"])
+        for service, spec in values_of("local")["externalServices"].items()
+    }
+    expected = {(component, service) for service, names in flows.items() for component in names}
+    assert _egress_pairs(rendered, addresses) == expected
+    # Credentials follow the same flows: only a component that may reach RabbitMQ or Redis
+    # holds its password.
+    for _, template in rendered.pod_templates():
+        component = template["metadata"]["labels"]["app.kubernetes.io/component"]
+        env = {e["name"] for e in template["spec"]["containers"][0].get("env", [])}
+        assert ("RABBITMQ_PASSWORD" in env) == (component in flows["rabbitmq"]), component
+        assert ("GROWBIN_BROKER__URL" in env) == (component in flows["rabbitmq"]), component
+        assert ("REDIS_PASSWORD" in env) == (component in flows["redis"]), component
+
+
+def test_default_flows_follow_the_interface() -> None:
+    """values.yaml: PostgreSQL and Redis from every API, worker and deploy-init; RabbitMQ only
+    from the scans API (it publishes scan tasks) and the workers."""
+    flows = values_of("local")["networkPolicy"]["dataFlows"]
+    everyone = {f"api-{d}" for d in API_DOMAINS} | {"worker-storage", "worker-ai", "deploy-init"}
+    assert set(flows["postgresql"]) == everyone
+    assert set(flows["redis"]) == everyone
+    assert set(flows["rabbitmq"]) == {"api-scans", "worker-storage", "worker-ai"}
 
 
 @pytest.mark.parametrize("values_set", NETWORK_VALUES_SETS)
@@ -255,13 +365,16 @@ def test_api_services_cannot_reach_each_other(values_set: str) -> None:
 
 def test_alb_and_prometheus_reach_api_pods() -> None:
     rendered = render("production")
-    alb = Peer(ip="10.0.1.57")
-    prometheus = Peer(ip="10.0.3.20")
+    sources = _values("production")["networkPolicy"]["apiSourceCIDRs"]
+    alb = Peer(ip=str(next(ipaddress.ip_network(sources[-1]).hosts())))
+    prometheus = Peer(ip="10.0.16.20")
+    elsewhere = Peer(ip="10.0.32.9")
     for component, pod in _pods(rendered).items():
         expect = component.startswith("api-")
         assert connection_allowed(rendered, alb, pod, 8000) == expect, component
         assert connection_allowed(rendered, prometheus, pod, 8000) == expect, component
         assert not connection_allowed(rendered, alb, pod, 9000)
+        assert not connection_allowed(rendered, elsewhere, pod, 8000), component
 
 
 def test_nginx_controller_reaches_api_pods() -> None:
@@ -276,7 +389,7 @@ def test_nginx_controller_reaches_api_pods() -> None:
 
 
 def test_only_flagged_components_reach_the_internet() -> None:
-    rendered = render("default")
+    rendered = render("local")
     s3 = Peer(ip="52.219.60.1")
     metadata = Peer(ip="169.254.169.254")
     node = Peer(ip="10.0.2.5")
@@ -290,7 +403,7 @@ def test_only_flagged_components_reach_the_internet() -> None:
 
 def test_prometheus_reaches_worker_exporters_only_on_their_port() -> None:
     rendered = render("production")
-    prometheus = Peer(ip="10.0.3.20")
+    prometheus = Peer(ip="10.0.16.20")
     alb = Peer(ip="10.0.1.57")
     for component, pod in _pods(rendered).items():
         if not component.startswith("worker-"):
@@ -298,3 +411,17 @@ def test_prometheus_reaches_worker_exporters_only_on_their_port() -> None:
         assert connection_allowed(rendered, prometheus, pod, 9808), component
         assert not connection_allowed(rendered, alb, pod, 9808), component
         assert not connection_allowed(rendered, prometheus, pod, 8000), component
+
+
+@pytest.mark.parametrize("values_set", ["local", "production", "managed-secret"])
+def test_deploy_init_policy_exists_before_the_job(values_set: str) -> None:
+    """On upgrades the release's default deny already selects the deploy-init pod, so its
+    own policy must be a hook created before the Job."""
+    rendered = render(values_set)
+    policy = rendered.get("NetworkPolicy", f"{RELEASE}-deploy-init")
+    job = rendered.get("Job", f"{RELEASE}-deploy-init")
+    policy_hook = policy["metadata"]["annotations"]
+    job_hook = job["metadata"]["annotations"]
+    assert policy_hook["helm.sh/hook"] == job_hook["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert int(policy_hook["helm.sh/hook-weight"]) < int(job_hook["helm.sh/hook-weight"])
+    assert policy["spec"]["ingress"] == []
