@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
+import yaml
 
-from .conftest import RELEASE, Rendered, node_map, render
+from .conftest import (
+    LOCAL_VALUES,
+    RELEASE,
+    REPO_ROOT,
+    Rendered,
+    helm_template,
+    node_map,
+    render,
+    values_of,
+)
 
 ROLE_LABEL = "growbin.app/role"
 API_DOMAINS = ("auth", "users", "scans", "recycling", "locations", "chat")
@@ -88,8 +99,8 @@ def test_every_pod_is_pinned_to_a_node_map_role_with_exact_tolerations(
         assert spec.get("tolerations", []) == expected, name
 
 
-def test_production_migrations_tolerate_the_postgresql_node() -> None:
-    job = render("production").get("Job", f"{RELEASE}-migrations")
+def test_production_deploy_init_tolerates_the_postgresql_node() -> None:
+    job = render("production").get("Job", f"{RELEASE}-deploy-init")
     spec = job["spec"]["template"]["spec"]
     assert spec["nodeSelector"] == {ROLE_LABEL: "infra-postgresql"}
     assert spec["tolerations"] == [
@@ -98,7 +109,7 @@ def test_production_migrations_tolerate_the_postgresql_node() -> None:
 
 
 def test_api_and_worker_pods_land_on_their_own_nodes() -> None:
-    rendered = render("default")
+    rendered = render("local")
     expected = {
         "auth": "api-auth",
         "users": "api-userinfo",
@@ -148,10 +159,86 @@ def test_workers_have_a_writable_wal_volume_matching_the_setting(rendered: Rende
 def test_production_storage_wal_survives_pod_replacement() -> None:
     deployment = render("production").get("Deployment", f"{RELEASE}-worker-storage")
     volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
-    assert volumes["wal"]["hostPath"] == {
-        "path": "/var/lib/growbin/wal",
-        "type": "DirectoryOrCreate",
-    }
+    # Directory: kubelet must not create it (as root:root 0755, unwritable for the pod).
+    assert volumes["wal"]["hostPath"] == {"path": "/var/lib/growbin/wal", "type": "Directory"}
+
+
+NODE_CONFIG_DEFAULTS = REPO_ROOT / "roles" / "node_config" / "defaults" / "main.yml"
+
+
+def _unprovisioned_host_paths(rendered: Rendered) -> list[str]:
+    """hostPath volumes no node_config_host_directories entry creates on the pod's node with
+    the pod's user as owner."""
+    directories = yaml.safe_load(NODE_CONFIG_DEFAULTS.read_text()).get(
+        "node_config_host_directories"
+    )
+    assert directories, f"{NODE_CONFIG_DEFAULTS} defines no node_config_host_directories"
+    provisioned = {d["path"]: d for d in directories}
+    problems = []
+    for owner, template in rendered.pod_templates():
+        pod = template["spec"]
+        role = pod["nodeSelector"][ROLE_LABEL]
+        for volume in pod.get("volumes", []):
+            if "hostPath" not in volume:
+                continue
+            path = volume["hostPath"]["path"]
+            name = f"{owner['metadata']['name']}: {path}"
+            directory = provisioned.get(path)
+            if volume["hostPath"]["type"] != "Directory":
+                problems.append(f"{name} may be created by kubelet as root")
+            elif directory is None:
+                problems.append(f"{name} is created by no role")
+            elif role not in directory["node_roles"]:
+                problems.append(f"{name} is not provisioned on {role} nodes")
+            elif (int(directory["owner"]), int(directory["group"])) != (
+                pod["securityContext"]["runAsUser"],
+                pod["securityContext"]["runAsGroup"],
+            ):
+                problems.append(f"{name} is owned by {directory['owner']}, not the pod's user")
+    return problems
+
+
+@pytest.mark.parametrize("values_set", ["local", "production", "minimal", "nginx"])
+def test_every_host_path_is_provisioned_for_the_pod(values_set: str) -> None:
+    """A hostPath of type Directory must already exist on the pod's node, owned by the pod's
+    user: node_config_host_directories (roles/node_config) is what creates it."""
+    assert _unprovisioned_host_paths(render(values_set)) == []
+
+
+def test_an_unprovisioned_host_path_is_reported(tmp_path: Path) -> None:
+    """Guards the test above: the ai worker's node gets no journal directory."""
+    override = tmp_path / "ai-wal.yaml"
+    override.write_text(
+        yaml.safe_dump({"workers": {"ai": {"wal": {"hostPath": "/var/lib/growbin/wal"}}}})
+    )
+    rendered = Rendered(
+        "ai-wal", tuple(helm_template("-f", str(LOCAL_VALUES), "-f", str(override)))
+    )
+    assert _unprovisioned_host_paths(rendered) == [
+        f"{RELEASE}-worker-ai: /var/lib/growbin/wal is not provisioned on worker-ai nodes"
+    ]
+    rendered = Rendered(
+        "uid",
+        tuple(
+            helm_template(
+                "-f",
+                str(LOCAL_VALUES),
+                "--set",
+                "runAsUser=10002",
+                "--set",
+                "workers.storage.wal.hostPath=/var/lib/growbin/wal",
+            )
+        ),
+    )
+    assert _unprovisioned_host_paths(rendered) == [
+        f"{RELEASE}-worker-storage: /var/lib/growbin/wal is owned by 10001, not the pod's user"
+    ]
+
+
+def test_production_renders_a_host_path() -> None:
+    """Guards the test above: the production values do use the WAL hostPath."""
+    template = render("production").get("Deployment", f"{RELEASE}-worker-storage")["spec"]
+    assert any("hostPath" in v for v in template["template"]["spec"]["volumes"])
 
 
 def test_api_probes_use_health_and_ready(rendered: Rendered) -> None:
@@ -184,7 +271,9 @@ def test_workers_probe_and_shut_down_gracefully(rendered: Rendered) -> None:
 
 
 def test_entry_points_are_chosen_by_arguments() -> None:
-    rendered = render("default")
+    """The image's ENTRYPOINT is `growbin`: containers pass only its arguments, and every
+    option comes from the settings (no `command:` override, no server flags)."""
+    rendered = render("local")
     for domain in API_DOMAINS:
         container = containers(
             rendered.get("Deployment", f"{RELEASE}-{domain}")["spec"]["template"]
@@ -194,9 +283,12 @@ def test_entry_points_are_chosen_by_arguments() -> None:
         container = containers(
             rendered.get("Deployment", f"{RELEASE}-worker-{queue}")["spec"]["template"]
         )[0]
-        assert container["args"][:2] == ["worker", queue]
-    job = rendered.get("Job", f"{RELEASE}-migrations")
-    assert containers(job["spec"]["template"])[0]["args"] == ["migrate"]
+        assert container["args"] == ["worker", queue]
+    job = rendered.get("Job", f"{RELEASE}-deploy-init")
+    assert containers(job["spec"]["template"])[0]["args"] == ["deploy-init"]
+    for owner, template in rendered.pod_templates():
+        for container in containers(template):
+            assert "command" not in container, owner["metadata"]["name"]
 
 
 def test_every_container_has_requests_and_limits(rendered: Rendered) -> None:
@@ -221,9 +313,9 @@ def _max_replicas(rendered: Rendered, deployment: dict) -> int:
     return deployment["spec"]["replicas"]
 
 
-@pytest.mark.parametrize("values_set", ["default", "production", "minimal"])
+@pytest.mark.parametrize("values_set", ["local", "production", "minimal"])
 def test_resources_fit_the_node_sizes(values_set: str) -> None:
-    """At full scale plus one rolling-update surge pod (and a migration Job running
+    """At full scale plus one rolling-update surge pod (and the deploy-init Job running
     alongside), the requests on each node fit what the node has left."""
     rendered = render(values_set)
     roles = node_map()
@@ -287,7 +379,7 @@ def test_autoscalers_and_budgets_target_existing_deployments(rendered: Rendered)
 
 
 def test_default_scaling_covers_api_and_workers() -> None:
-    rendered = render("default")
+    rendered = render("local")
     targets = {
         h["spec"]["scaleTargetRef"]["name"] for h in rendered.of_kind("HorizontalPodAutoscaler")
     }
@@ -313,7 +405,7 @@ def test_minimal_values_drop_optional_objects() -> None:
         assert deployment["spec"]["replicas"] == 1
 
 
-# --- migration hook -------------------------------------------------------------------
+# --- deploy-init hook -----------------------------------------------------------------
 
 
 def _hook(doc: dict) -> tuple[set[str], int]:
@@ -322,40 +414,70 @@ def _hook(doc: dict) -> tuple[set[str], int]:
     return events, int(annotations.get("helm.sh/hook-weight", "0"))
 
 
-@pytest.mark.parametrize("values_set", ["default", "managed-secret"])
-def test_migration_job_runs_before_install_and_upgrade(values_set: str) -> None:
+@pytest.mark.parametrize("values_set", ["local", "production", "managed-secret"])
+def test_deploy_init_job_runs_before_install_and_upgrade(values_set: str) -> None:
+    """`growbin deploy-init` (migrate + seed) runs before new code starts, with the
+    credentials of every domain, and everything it reads exists before it."""
     rendered = render(values_set)
-    job = rendered.get("Job", f"{RELEASE}-migrations")
+    job = rendered.get("Job", f"{RELEASE}-deploy-init")
     events, job_weight = _hook(job)
     assert events == {"pre-install", "pre-upgrade"}
     pod = job["spec"]["template"]["spec"]
     assert pod["restartPolicy"] == "Never"
     assert job["spec"]["activeDeadlineSeconds"] > 0
+    (container,) = pod["containers"]
+    assert container["args"] == ["deploy-init"]
 
-    # Everything the Job needs must exist before it: hooks with a lower weight, or an
-    # existing Secret that the chart does not create at all.
+    # Hooks run before the release's objects exist: its ServiceAccount and ConfigMap are
+    # hooks of lower weight, and it reaches the data services by address.
     service_account = rendered.get("ServiceAccount", pod["serviceAccountName"])
     sa_events, sa_weight = _hook(service_account)
     assert sa_events == events and sa_weight < job_weight
+    (source,) = container["envFrom"]
+    config = rendered.get("ConfigMap", source["configMapRef"]["name"])
+    config_events, config_weight = _hook(config)
+    assert config_events == events and config_weight < job_weight
+    assert config["data"] == rendered.get("ConfigMap", RELEASE)["data"]
+    values = values_of(values_set)
+    env = env_of(container)
+    assert (
+        env["GROWBIN_DATABASE__HOST"]["value"]
+        == (values["externalServices"]["postgresql"]["addresses"][0])
+    )
+    redis_address = values["externalServices"]["redis"]["addresses"][0]
+    assert f"@{redis_address}:6379/" in env["GROWBIN_REDIS__URL"]["value"]
 
-    env = env_of(pod["containers"][0])
-    assert "envFrom" not in pod["containers"][0], "the release ConfigMap does not exist yet"
-    assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+", env["GROWBIN_DATABASE__HOST"]["value"])
     refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in env.values() if "valueFrom" in e}
     assert len(refs) == 1
     secret_name = refs.pop()
     assert {f"GROWBIN_DATABASE__{d.upper()}__PASSWORD" for d in API_DOMAINS} <= set(env)
     assert "GROWBIN_AUTH__JWT_PUBLIC_KEY" in env, "production settings refuse to load without it"
+    assert "GROWBIN_AUTH__JWT_PRIVATE_KEY" not in env
     secrets = [s for s in rendered.of_kind("Secret") if s["metadata"]["name"] == secret_name]
-    if values_set == "default":
+    if values_set != "managed-secret":
         assert secret_name == "growbin-app" and not secrets
     else:
         (secret,) = secrets
         secret_events, secret_weight = _hook(secret)
         assert secret_events == events and secret_weight < job_weight
         assert set(secret["stringData"]) == {f"database-password-{d}" for d in API_DOMAINS} | {
-            "jwt-public-key"
+            "jwt-public-key",
+            "redis-password",
         }
+        assert all(secret["stringData"].values())
+
+
+def test_deploy_init_receives_the_credentials_its_databases_list(tmp_path: Path) -> None:
+    override = tmp_path / "init.yaml"
+    override.write_text(yaml.safe_dump({"deployInit": {"databases": ["auth", "recycling"]}}))
+    docs = helm_template("-f", str(LOCAL_VALUES), "-f", str(override))
+    job = next(d for d in docs if d["kind"] == "Job")
+    env = env_of(containers(job["spec"]["template"])[0])
+    passwords = {k for k in env if k.endswith("__PASSWORD") and k.startswith("GROWBIN_DATABASE")}
+    assert passwords == {
+        "GROWBIN_DATABASE__AUTH__PASSWORD",
+        "GROWBIN_DATABASE__RECYCLING__PASSWORD",
+    }
 
 
 # --- Secret vs existingSecret ------------------------------------------------------------
@@ -393,7 +515,7 @@ def test_managed_secret_holds_every_referenced_key() -> None:
 
 
 def test_credentials_are_handed_out_by_need() -> None:
-    rendered = render("default")
+    rendered = render("local")
     for deployment in rendered.of_kind("Deployment"):
         name = deployment["metadata"]["name"]
         env = env_of(containers(deployment["spec"]["template"])[0])
@@ -412,7 +534,7 @@ def test_credentials_are_handed_out_by_need() -> None:
 
 
 def test_broker_and_redis_urls_use_the_data_services_and_secret_passwords() -> None:
-    rendered = render("default")
+    rendered = render("local")
     env = env_of(containers(rendered.get("Deployment", f"{RELEASE}-scans")["spec"]["template"])[0])
     names = list(env)
     assert env["GROWBIN_REDIS__URL"]["value"] == (
@@ -426,25 +548,87 @@ def test_broker_and_redis_urls_use_the_data_services_and_secret_passwords() -> N
     assert names.index("RABBITMQ_PASSWORD") < names.index("GROWBIN_BROKER__URL")
     assert env["GROWBIN_DATABASE__HOST"]["value"] == f"{RELEASE}-postgresql"
     config = rendered.get("ConfigMap", RELEASE)["data"]
-    assert config["GROWBIN_ENVIRONMENT"] == "production"
+    assert config["GROWBIN_ENVIRONMENT"] == "local"
     assert config["GROWBIN_DATABASE__PORT"] == "5432"
+    assert render("production").get("ConfigMap", RELEASE)["data"]["GROWBIN_ENVIRONMENT"] == (
+        "production"
+    )
 
 
-def test_workers_export_metrics_and_ai_mounts_the_offline_model() -> None:
-    rendered = render("default")
+def test_workers_export_metrics_and_use_the_model_inside_the_image() -> None:
+    rendered = render("local")
     for queue in WORKER_QUEUES:
         template = rendered.get("Deployment", f"{RELEASE}-worker-{queue}")["spec"]["template"]
         container = containers(template)[0]
         assert {"name": "metrics", "containerPort": 9808, "protocol": "TCP"} in container["ports"]
-        assert env_of(container)["GROWBIN_WORKER__METRICS_PORT"]["value"] == "9808"
+        env = env_of(container)
+        assert env["GROWBIN_WORKER__METRICS_PORT"]["value"] == "9808"
         assert template["metadata"]["annotations"]["prometheus.io/port"] == "9808"
-    template = rendered.get("Deployment", f"{RELEASE}-worker-ai")["spec"]["template"]
-    container = containers(template)[0]
-    mount = next(m for m in container["volumeMounts"] if m["name"] == "models")
-    assert mount == {"name": "models", "mountPath": "/var/lib/growbin/models", "readOnly": True}
-    model_path = env_of(container)["GROWBIN_LLM__OFFLINE_MODEL_PATH"]["value"]
-    assert model_path.startswith(mount["mountPath"] + "/")
-    volumes = {v["name"]: v for v in template["spec"]["volumes"]}
-    assert volumes["models"]["hostPath"] == {"path": "/var/lib/growbin/models", "type": "Directory"}
-    storage = rendered.get("Deployment", f"{RELEASE}-worker-storage")["spec"]["template"]
-    assert "models" not in {v["name"] for v in storage["spec"]["volumes"]}
+        # The ONNX model ships in the image at the settings' default path: no node folder.
+        assert "GROWBIN_LLM__OFFLINE_MODEL_PATH" not in env
+        assert {v["name"] for v in template["spec"]["volumes"]} == {"tmp", "wal"}
+
+
+# --- settings ---------------------------------------------------------------------------
+
+
+def test_settings_are_rendered_verbatim(tmp_path: Path) -> None:
+    """`settings` lands in the ConfigMap as given; per-component settings only in that
+    component's container, after the shared ones."""
+    override = tmp_path / "settings.yaml"
+    override.write_text(
+        yaml.safe_dump(
+            {
+                "settings": {"GROWBIN_LOG_LEVEL": "WARNING", "GROWBIN_LLM__MODEL": "m-1"},
+                "api": {"chat": {"settings": {"GROWBIN_CHAT__MAX_ANSWER_TOKENS": "300"}}},
+                "workers": {"ai": {"settings": {"GROWBIN_WORKER__CONCURRENCY": "3"}}},
+                "deployInit": {"settings": {"GROWBIN_DEPLOY__SEED_SAMPLE_LOCATIONS": "true"}},
+            }
+        )
+    )
+    docs = helm_template("-f", str(LOCAL_VALUES), "-f", str(override))
+    rendered = Rendered("settings", tuple(docs))
+    defaults = yaml.safe_load((REPO_ROOT / "charts" / "growbin" / "values.yaml").read_text())
+    config = rendered.get("ConfigMap", RELEASE)["data"]
+    expected = {**defaults["settings"], "GROWBIN_LOG_LEVEL": "WARNING", "GROWBIN_LLM__MODEL": "m-1"}
+    assert config == {**expected, "GROWBIN_ENVIRONMENT": "local", "GROWBIN_DATABASE__PORT": "5432"}
+    component_settings = {
+        "chat": ("GROWBIN_CHAT__MAX_ANSWER_TOKENS", "300"),
+        "worker-ai": ("GROWBIN_WORKER__CONCURRENCY", "3"),
+        "deploy-init": ("GROWBIN_DEPLOY__SEED_SAMPLE_LOCATIONS", "true"),
+    }
+    for owner, template in rendered.pod_templates():
+        name = owner["metadata"]["name"].removeprefix(f"{RELEASE}-")
+        env = env_of(containers(template)[0])
+        for component, (key, value) in component_settings.items():
+            if component == name:
+                assert env[key]["value"] == value, name
+            elif key != "GROWBIN_WORKER__CONCURRENCY" or not name.startswith("worker-"):
+                assert key not in env, name
+    storage = env_of(
+        containers(rendered.get("Deployment", f"{RELEASE}-worker-storage")["spec"]["template"])[0]
+    )
+    assert storage["GROWBIN_WORKER__CONCURRENCY"]["value"] == "2"
+
+
+def test_api_containers_listen_where_probes_and_services_look(rendered: Rendered) -> None:
+    for deployment in rendered.of_kind("Deployment"):
+        if deployment["metadata"]["labels"]["growbin.app/tier"] != "api":
+            continue
+        env = env_of(containers(deployment["spec"]["template"])[0])
+        assert env["GROWBIN_API__HOST"]["value"] == "0.0.0.0"
+        assert env["GROWBIN_API__PORT"]["value"] == "8000"
+
+
+def test_api_grace_period_outlasts_graceful_shutdown(rendered: Rendered) -> None:
+    values = values_of(rendered.values_set)
+    config = rendered.get("ConfigMap", RELEASE)["data"]
+    shutdown = int(config["GROWBIN_API__GRACEFUL_SHUTDOWN_SECONDS"])
+    assert shutdown >= 300, "event streams last up to 300 s"
+    for deployment in rendered.of_kind("Deployment"):
+        if deployment["metadata"]["labels"]["growbin.app/tier"] != "api":
+            continue
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["terminationGracePeriodSeconds"] == values["apiTerminationGracePeriodSeconds"]
+        pause = int(pod["containers"][0]["lifecycle"]["preStop"]["exec"]["command"][1])
+        assert pod["terminationGracePeriodSeconds"] > pause + shutdown
