@@ -123,16 +123,105 @@ def process_secrets(settings: dict[str, Any], secrets: dict[str, Any]) -> dict[s
     return values
 
 
-def resolve_env(
-    process: dict[str, Any], settings: dict[str, Any], secrets: dict[str, str]
-) -> dict[str, str]:
+def resolve_env(process: dict[str, Any], secrets: dict[str, str]) -> dict[str, str]:
     """One process's complete environment with secrets filled in (the systemd env file)."""
-    urls = _connection_urls(settings)
     env = dict(process["env"])
+    templates = process.get("url_templates", {})
     for name, key in process["secret_env"].items():
         value = secrets[key]
-        env[name] = urls[name][0].format(password=value) if name in urls else value
+        env[name] = templates[name].format(password=value) if name in templates else value
     return env
+
+
+def chart_components(
+    contract: dict[str, Any],
+    processes: dict[str, Any],
+    node_ports: dict[str, int],
+    chart_composed: list[str],
+) -> dict[str, Any]:
+    """The chart's values for the processes: shared settings and each component's own.
+
+    Settings every process has with the same value go into the chart's ConfigMap
+    (``settings``); the rest into the component's ``settings``. ``chart_composed`` names
+    settings the chart derives itself (the database host is its Service's DNS name there).
+    """
+    envs = {
+        name: {k: v for k, v in p["env"].items() if k not in chart_composed}
+        for name, p in processes.items()
+    }
+    first = next(iter(envs.values()))
+    common = {k: v for k, v in first.items() if all(env.get(k) == v for env in envs.values())}
+
+    def component(name: str) -> dict[str, Any]:
+        process = contract["processes"][name]
+        values: dict[str, Any] = {
+            "databases": list(process["databases"]),
+            "settings": {k: v for k, v in envs[name].items() if k not in common},
+        }
+        if process["kind"] != "init":
+            values["llm"] = bool(process["llm"])
+        return values
+
+    api = {}
+    workers = {}
+    for name, process in contract["processes"].items():
+        if process["kind"] == "api":
+            domain = process["args"][1]
+            api[domain] = {**component(name), "nodePort": int(node_ports[domain])}
+        elif process["kind"] == "worker":
+            workers[process["args"][1]] = component(name)
+    return {
+        "settings": common,
+        "api": api,
+        "workers": workers,
+        "deployInit": component("deploy-init"),
+    }
+
+
+DATA_SERVICES = ("postgresql", "redis", "rabbitmq")
+# The chart runs deploy-init on the storage worker's node (deployInit.nodeRole).
+INIT_QUEUE = "storage"
+
+
+def data_flows(
+    matrix: list[dict[str, Any]],
+    contract: dict[str, Any],
+    groups: dict[str, list[str]],
+    host_domains: dict[str, str],
+    host_queues: dict[str, str],
+    runtime: str = "kubernetes",
+) -> dict[str, list[str]]:
+    """Which components may connect to each data service, from the flow matrix.
+
+    A pod pinned to a node may open what the matrix lets that node open and what its process
+    uses (the contract): a flow "from api-waste to rabbitmq" becomes "api-scans may reach
+    rabbitmq", and deploy-init, on the storage worker's node, reaches no broker.
+    """
+    uses = {
+        name: {
+            "postgresql": bool(process["databases"]),
+            "redis": process["redis"],
+            "rabbitmq": process["broker"],
+        }
+        for name, process in contract["processes"].items()
+    }
+    components: dict[str, list[str]] = {host: [f"api-{d}"] for host, d in host_domains.items()}
+    for host, queue in host_queues.items():
+        components[host] = [f"worker-{queue}"] + (["deploy-init"] if queue == INIT_QUEUE else [])
+
+    def hosts(names: list[str] | str) -> list[str]:
+        if names == "any":
+            return sorted(components)
+        return [host for name in names for host in groups.get(name, [name])]
+
+    flows: dict[str, set[str]] = {service: set() for service in DATA_SERVICES}
+    for flow in matrix:
+        if flow["to"] in flows and runtime in flow.get("runtimes", []):
+            for host in hosts(flow["from"]):
+                flows[flow["to"]].update(
+                    c for c in components.get(host, []) if uses.get(c, {}).get(flow["to"])
+                )
+    return {service: sorted(names) for service, names in flows.items()}
 
 
 class FilterModule:
@@ -141,4 +230,6 @@ class FilterModule:
             "process_settings": process_settings,
             "process_secrets": process_secrets,
             "resolve_env": resolve_env,
+            "data_flows": data_flows,
+            "chart_components": chart_components,
         }
