@@ -126,8 +126,14 @@ def test_chart_defaults_hold_no_addresses_and_say_which_are_missing(
 ) -> None:
     """values.yaml is environment-neutral: without the inventory's addresses it refuses to
     render, naming the first missing key, instead of pointing pods at someone's network."""
-    defaults = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
+    text = (CHART_DIR / "values.yaml").read_text()
+    assert "172.29.77." not in text, (
+        "the local inventory's addresses belong in ci/local-values.yaml"
+    )
+    defaults = yaml.safe_load(text)
     assert all(not spec["addresses"] for spec in defaults["externalServices"].values())
+    assert not defaults["networkPolicy"]["apiSourceCIDRs"]
+    assert not defaults["networkPolicy"]["metricsSourceCIDRs"]
     given = {
         name: {"addresses": ["192.0.2.10"]}
         for name in ("postgresql", "redis", "rabbitmq")
