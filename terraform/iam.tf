@@ -1,13 +1,15 @@
 # One instance role per kind of node (see local.node_iam_class). Every node can be reached
 # through SSM; only the nodes that need more get more:
-#   worker        read/write objects of the images bucket (ingest, thumbnails)
-#   scans-api     put/get objects of the images bucket (it signs the clients' upload URLs)
-#   control-plane register nodes in the ALB's target groups (AWS Load Balancer Controller,
-#                 TargetGroupBinding only: the load balancer itself is managed here)
-#   node          nothing else
+#   worker        read/write objects of the images bucket (ingest, thumbnails); pull the app image
+#   scans-api     put/get objects of the images bucket (it signs the clients' upload URLs); pull the app image
+#   api           pull the app image
+#   node          nothing else (control plane, data services, monitoring)
+# No role touches the load balancer: its targets are attached by Terraform (load_balancer.tf).
 
 locals {
-  node_iam_classes = toset(["node", "scans-api", "worker", "control-plane"])
+  node_iam_classes = toset(["node", "api", "scans-api", "worker"])
+  # The classes whose nodes run application pods.
+  app_image_iam_classes = toset(["api", "scans-api", "worker"])
 }
 
 data "aws_iam_policy_document" "ec2_assume_role" {
@@ -84,35 +86,30 @@ resource "aws_iam_role_policy" "images_presign" {
   policy = data.aws_iam_policy_document.images_presign.json
 }
 
-data "aws_iam_policy_document" "load_balancer_controller" {
+# kubelet's ECR credential provider exchanges the node role for a registry token; the
+# token call cannot be scoped to a repository, the image reads can.
+data "aws_iam_policy_document" "app_image_pull" {
   statement {
-    sid = "Discover"
-    actions = [
-      "ec2:DescribeAvailabilityZones",
-      "ec2:DescribeInstances",
-      "ec2:DescribeNetworkInterfaces",
-      "ec2:DescribeSecurityGroups",
-      "ec2:DescribeSubnets",
-      "ec2:DescribeVpcs",
-      "elasticloadbalancing:DescribeListeners",
-      "elasticloadbalancing:DescribeLoadBalancers",
-      "elasticloadbalancing:DescribeRules",
-      "elasticloadbalancing:DescribeTags",
-      "elasticloadbalancing:DescribeTargetGroups",
-      "elasticloadbalancing:DescribeTargetHealth",
-    ]
+    sid       = "RegistryToken"
+    actions   = ["ecr:GetAuthorizationToken"]
     resources = ["*"]
   }
 
   statement {
-    sid       = "RegisterNodesInGrowbinTargetGroups"
-    actions   = ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"]
-    resources = [for group in aws_lb_target_group.api : group.arn]
+    sid = "PullTheAppImage"
+    actions = [
+      "ecr:BatchCheckLayerAvailability",
+      "ecr:BatchGetImage",
+      "ecr:GetDownloadUrlForLayer",
+    ]
+    resources = [aws_ecr_repository.app.arn]
   }
 }
 
-resource "aws_iam_role_policy" "load_balancer_controller" {
-  name   = "aws-load-balancer-controller"
-  role   = aws_iam_role.node["control-plane"].name
-  policy = data.aws_iam_policy_document.load_balancer_controller.json
+resource "aws_iam_role_policy" "app_image_pull" {
+  for_each = local.app_image_iam_classes
+
+  name   = "app-image-pull"
+  role   = aws_iam_role.node[each.key].name
+  policy = data.aws_iam_policy_document.app_image_pull.json
 }

@@ -1,26 +1,27 @@
-# The public ALB for api.<domain>. It routes /api/v1/<domain> to one target group per API
-# domain of the node map; the AWS Load Balancer Controller (TargetGroupBinding) registers
-# the Service's NodePort on the nodes, so no Kubernetes object owns this load balancer.
+# The public ALB for api.<domain>, owned here and nowhere else (no load balancer controller
+# runs in the cluster). It routes /api/v1/<domain> to one instance target group per API
+# domain of the node map, which holds exactly the node that runs the domain, on the fixed
+# NodePort of the domain's Service (growbin_api_node_port, the chart's api.<domain>.nodePort;
+# externalTrafficPolicy Local keeps the client on that node).
 
 resource "aws_lb" "api" {
   name               = "${var.name}-api"
   load_balancer_type = "application"
   internal           = false
-  security_groups    = [aws_security_group.alb.id]
+  security_groups    = [aws_security_group.flow["edge"].id]
   subnets            = [for subnet in aws_subnet.public : subnet.id]
 
   drop_invalid_header_fields = true
 }
 
 resource "aws_lb_target_group" "api" {
-  for_each = local.api_domains
+  for_each = module.node_map.api_targets
 
   name        = "${var.name}-${each.key}"
   target_type = "instance"
   protocol    = "HTTP"
-  # The controller registers each target with the Service's NodePort; this is a default.
-  port   = 30000
-  vpc_id = aws_vpc.main.id
+  port        = each.value.node_port
+  vpc_id      = aws_vpc.main.id
 
   health_check {
     path                = "/health"
@@ -29,6 +30,14 @@ resource "aws_lb_target_group" "api" {
     unhealthy_threshold = 3
     interval            = 15
   }
+}
+
+resource "aws_lb_target_group_attachment" "api" {
+  for_each = module.node_map.api_targets
+
+  target_group_arn = aws_lb_target_group.api[each.key].arn
+  target_id        = aws_instance.node[each.value.node].id
+  port             = each.value.node_port
 }
 
 resource "aws_lb_listener" "http" {
@@ -67,7 +76,7 @@ resource "aws_lb_listener" "https" {
 
 resource "aws_lb_listener_rule" "api" {
   # Rule priorities must be unique: the sorted position of the domain gives one.
-  for_each = { for index, domain in sort(local.api_domains) : domain => index }
+  for_each = { for index, domain in sort(keys(module.node_map.api_targets)) : domain => index }
 
   listener_arn = aws_lb_listener.https.arn
   priority     = 100 + each.value

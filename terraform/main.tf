@@ -25,19 +25,14 @@ locals {
     name => local.availability_zones[parseint(substr(sha1(name), 0, 6), 16) % length(local.availability_zones)]
   }
 
-  # Which instance profile a node gets: least privilege per kind of node.
-  # The AWS Load Balancer Controller is scheduled on the control-plane node.
+  # Which instance profile a node gets: least privilege per kind of node. Nodes that run
+  # application pods (api, workers) may pull the application image.
   node_iam_class = {
     for name, node in local.nodes : name => (
-      node.group == "masters" ? "control-plane" :
       node.group == "workers" ? "worker" :
       node.api_domain == "scans" ? "scans-api" :
+      node.group == "api" ? "api" :
       "node"
     )
   }
-
-  # Data services that get their own security group; the key is the node-map group.
-  data_service_groups = toset(["postgresql", "redis", "rabbitmq", "monitoring"])
-
-  api_domains = toset(compact([for node in local.nodes : node.api_domain]))
 }

@@ -19,10 +19,7 @@ resource "aws_subnet" "public" {
   availability_zone = each.key
   cidr_block        = cidrsubnet(var.vpc_cidr, 8, each.value)
 
-  tags = {
-    Name                     = "${var.name}-public-${each.key}"
-    "kubernetes.io/role/elb" = "1"
-  }
+  tags = { Name = "${var.name}-public-${each.key}" }
 }
 
 # Private subnets hold the nodes: /20s after the public range.
@@ -33,11 +30,7 @@ resource "aws_subnet" "private" {
   availability_zone = each.key
   cidr_block        = cidrsubnet(var.vpc_cidr, 4, each.value + 1)
 
-  tags = {
-    Name                                = "${var.name}-private-${each.key}"
-    "kubernetes.io/role/internal-elb"   = "1"
-    "kubernetes.io/cluster/${var.name}" = "owned"
-  }
+  tags = { Name = "${var.name}-private-${each.key}" }
 }
 
 resource "aws_route_table" "public" {

@@ -22,16 +22,6 @@ resource "aws_key_pair" "admin" {
   public_key = var.admin_ssh_public_key
 }
 
-locals {
-  # Extra security groups by node-map group, on top of the `node` group every node has.
-  node_extra_security_groups = {
-    for name, node in local.nodes : name => concat(
-      node.group == "masters" ? [aws_security_group.control_plane.id] : [],
-      contains(local.data_service_groups, node.group) ? [aws_security_group.data_service[node.group].id] : [],
-    )
-  }
-}
-
 resource "aws_instance" "node" {
   for_each = local.nodes
 
@@ -41,7 +31,9 @@ resource "aws_instance" "node" {
   iam_instance_profile = aws_iam_instance_profile.node[local.node_iam_class[each.key]].name
   key_name             = one(aws_key_pair.admin[*].key_name)
 
-  vpc_security_group_ids = concat([aws_security_group.node.id], local.node_extra_security_groups[each.key])
+  # Every flow-matrix security group the node is in: k8s_cluster, its group, itself if the
+  # matrix names it (at most three, below the five per network interface AWS allows).
+  vpc_security_group_ids = [for key in module.flow_rules.node_security_groups[each.key] : aws_security_group.flow[key].id]
 
   # Debian's images do not ship the SSM agent; without it there is no Session Manager.
   # The hostname is the inventory name so kubeadm registers the node under it.
@@ -52,7 +44,8 @@ resource "aws_instance" "node" {
 
   metadata_options {
     http_tokens = "required"
-    # 2 hops: the AWS Load Balancer Controller reads instance credentials from a pod.
+    # 2 hops: the API and worker pods reach S3 with the instance role's credentials,
+    # one network namespace further than the node.
     http_put_response_hop_limit = 2
     http_endpoint               = "enabled"
   }
@@ -64,10 +57,9 @@ resource "aws_instance" "node" {
   }
 
   tags = {
-    Name                                = each.key
-    "growbin.app/role"                  = each.value.role
-    "growbin.app/group"                 = each.value.group
-    "kubernetes.io/cluster/${var.name}" = "owned"
+    Name                = each.key
+    "growbin.app/role"  = each.value.role
+    "growbin.app/group" = each.value.group
   }
 
   lifecycle {

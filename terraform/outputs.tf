@@ -41,13 +41,23 @@ output "alb_dns_name" {
 }
 
 output "alb_security_group_id" {
-  description = "Security group of the ALB (the only source allowed on the NodePorts)."
-  value       = aws_security_group.alb.id
+  description = "Security group of the ALB (`edge` in the flow matrix; the only source allowed on the NodePorts)."
+  value       = aws_security_group.flow["edge"].id
+}
+
+output "alb_subnet_cidrs" {
+  description = "CIDRs of the public subnets the ALB sends from: the only proxies the API may trust X-Forwarded-For from (growbin_trusted_proxy_cidrs)."
+  value       = sort([for subnet in aws_subnet.public : subnet.cidr_block])
 }
 
 output "alb_target_group_arns" {
-  description = "API domain => target group ARN, for the TargetGroupBinding of each API Service."
+  description = "API domain => target group ARN (each holds the node of that domain on its NodePort), e.g. for `aws elbv2 describe-target-health`."
   value       = { for domain, group in aws_lb_target_group.api : domain => group.arn }
+}
+
+output "app_image_repository_url" {
+  description = "ECR repository of the application image (growbin_app_image_repository); push with `docker push <url>:<tag>`, deploy by digest."
+  value       = aws_ecr_repository.app.repository_url
 }
 
 output "images_bucket" {

@@ -3,7 +3,8 @@ production hosts.yml, which Ansible merges with the node map into the 13-node in
 
 fixtures/terraform-output.json was written by `terraform output -json` (Terraform 1.11)
 for a stand-in configuration whose outputs have the names and shapes of terraform/outputs.tf
-and sample addresses; it is not from a real AWS account.
+and sample addresses (app_image_repository_url and alb_subnet_cidrs added in the same
+format when outputs.tf gained them); it is not from a real AWS account.
 """
 
 from __future__ import annotations
@@ -115,6 +116,43 @@ def test_generated_file_only_adds_connection_and_addresses():
     assert "--region ap-northeast-2" in proxy
 
 
+def test_image_repository_and_trusted_proxies_come_from_the_outputs():
+    """Defect 7 and the trusted proxies: the ECR URL and the ALB subnets reach the inventory."""
+    outputs = json.loads(FIXTURE.read_text())
+    for connect_via in ("ssm", "private"):
+        code, text, _ = generate("--connect-via", connect_via, str(FIXTURE))
+        assert code == 0
+        variables = yaml.safe_load(text)["all"]["vars"]
+        assert (
+            variables["growbin_app_image_repository"]
+            == (outputs["app_image_repository_url"]["value"])
+        )
+        assert variables["growbin_trusted_proxy_cidrs"] == outputs["alb_subnet_cidrs"]["value"]
+    repository = outputs["app_image_repository_url"]["value"]
+    assert ".dkr.ecr." in repository and ":" not in repository  # a repository, no tag
+    for cidr in outputs["alb_subnet_cidrs"]["value"]:
+        ipaddress.ip_network(cidr)
+
+
+def test_every_host_sees_the_image_repository_and_trusted_proxies(inventory_list):
+    outputs = json.loads(FIXTURE.read_text())
+    for name, vars_ in inventory_list["_meta"]["hostvars"].items():
+        assert (
+            vars_["growbin_app_image_repository"] == (outputs["app_image_repository_url"]["value"])
+        ), name
+        assert vars_["growbin_trusted_proxy_cidrs"] == outputs["alb_subnet_cidrs"]["value"], name
+
+
+@pytest.mark.parametrize("output", ["app_image_repository_url", "alb_subnet_cidrs"])
+def test_output_without_the_image_repository_or_alb_subnets_is_refused(output):
+    outputs = json.loads(FIXTURE.read_text())
+    del outputs[output]
+    code, text, err = generate(stdin=json.dumps(outputs))
+    assert code == 2
+    assert text == ""
+    assert f"no `{output}` output" in err
+
+
 def test_ansible_inventory_graph_shows_the_node_map_groups(production_inventory):
     graph = ansible_inventory(production_inventory, "--graph")
     parsed: dict[str, set[str]] = {}
@@ -162,7 +200,7 @@ def test_private_connection_uses_the_private_address():
     code, text, _ = generate("--connect-via", "private", stdin=FIXTURE.read_text())
     assert code == 0
     inventory = yaml.safe_load(text)
-    assert "vars" not in inventory["all"]
+    assert "ansible_ssh_common_args" not in inventory["all"]["vars"]
     for name, host in inventory["all"]["hosts"].items():
         assert host["ansible_host"] == fixture_nodes()[name]["private_ip"]
 

@@ -16,6 +16,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"
 NODE_MAP = ROOT / "inventories" / "node_map.yml"
+FLOW_MATRIX = ROOT / "inventories" / "flow_matrix.yml"
+RECORDED = Path(__file__).parent / "fixtures" / "module-outputs.json"
+EDGE = 'aws_security_group.flow["edge"]'
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from terraform_inventory import node_map_hosts  # noqa: E402
@@ -36,11 +39,6 @@ DESIGN_NODES = {
     "k8s-redis": ("redis", "t3.small"),
     "k8s-monitoring": ("monitoring", "t3.large"),
 }
-
-
-@pytest.fixture(scope="module")
-def root() -> tfcheck.Module:
-    return tfcheck.load_module(TERRAFORM)
 
 
 def test_every_tf_file_parses():
@@ -113,55 +111,250 @@ def test_node_map_module_evaluates_to_the_inventory_nodes(tmp_path):
     }
 
 
-def test_nothing_is_open_to_the_internet_except_the_alb_on_80_and_443(root):
-    allowed = {"aws_security_group.alb": {80, 443}}
-    assert tfcheck.check_internet_exposure(root, allowed) == []
-    world = [r for r in tfcheck.ingress_rules(root)[0] if r.cidr in ("0.0.0.0/0", "::/0")]
-    assert sorted((r.security_group, r.from_port) for r in world) == [
-        ("aws_security_group.alb", 80),
-        ("aws_security_group.alb", 443),
-    ]
+def sg(key: str) -> str:
+    return f'aws_security_group.flow["{key}"]'
+
+
+def test_nothing_is_open_to_the_internet_except_the_alb_on_80_and_443(root, evaluated):
+    allowed = {EDGE: {80, 443}}
+    assert tfcheck.check_internet_exposure(root, allowed, evaluated) == []
+    rules, problems = tfcheck.ingress_rules(root, evaluated)
+    assert problems == []
+    world = [r for r in rules if r.cidr in ("0.0.0.0/0", "::/0")]
+    assert sorted((r.security_group, r.from_port) for r in world) == [(EDGE, 80), (EDGE, 443)]
 
 
 @pytest.mark.parametrize("port", [22, 6443])
-def test_ssh_and_kubernetes_api_only_from_vpc_or_admin_cidrs(root, port):
-    rules = tfcheck.rules_reaching(root, port)
+def test_ssh_and_kubernetes_api_only_from_the_nodes_or_admin_cidrs(root, evaluated, port):
+    rules = tfcheck.rules_reaching(root, port, evaluated=evaluated)
     assert rules
     for rule in rules:
-        assert rule.source_group is None
-        assert rule.cidr in ("${var.vpc_cidr}", "${each.value}"), rule
-        if rule.cidr != "${var.vpc_cidr}":
-            assert "var.admin_cidrs" in str(root.resource(rule.address.split("[")[0])["for_each"])
+        if rule.source_group is not None:
+            assert (port, rule.source_group) == (6443, sg("k8s_cluster")), rule
+            continue
+        assert rule.cidr == "${each.value}", rule
+        assert "var.admin_cidrs" in str(root.resource(rule.address.split("[")[0])["for_each"])
     if port == 22:
-        assert all(r.cidr != "${var.vpc_cidr}" for r in rules), "SSH is not open to the VPC"
+        assert all(r.source_group is None for r in rules), "SSH is not open to other nodes"
 
 
 @pytest.mark.parametrize(
-    ("port", "protocol", "only_from"),
+    ("port", "protocol", "allowed_sources"),
     [
-        (5432, "tcp", "aws_security_group.node"),
-        (6379, "tcp", "aws_security_group.node"),
-        (5672, "tcp", "aws_security_group.node"),
-        (30000, "tcp", "aws_security_group.alb"),
-        (32767, "tcp", "aws_security_group.alb"),
-        (10250, "tcp", "aws_security_group.node"),
-        (4789, "udp", "aws_security_group.node"),
-        (9100, "tcp", 'aws_security_group.data_service["monitoring"]'),
-        (9187, "tcp", 'aws_security_group.data_service["monitoring"]'),
+        # least privilege for the data services: only the application's nodes
+        (5432, "tcp", {sg("api"), sg("workers")}),
+        (6379, "tcp", {sg("api"), sg("workers")}),
+        (5672, "tcp", {sg("api-waste"), sg("workers")}),
+        (9187, "tcp", {sg("monitoring")}),
+        (9100, "tcp", {sg("monitoring")}),
     ],
 )
-def test_cluster_and_data_ports_only_from_their_security_group(root, port, protocol, only_from):
-    rules = tfcheck.rules_reaching(root, port, protocol)
+def test_data_and_metrics_ports_only_from_their_clients(
+    root, evaluated, port, protocol, allowed_sources
+):
+    rules = tfcheck.rules_reaching(root, port, protocol, evaluated)
     assert rules, f"nothing allows {protocol}/{port}"
-    assert {r.source_group for r in rules} == {only_from}
+    assert {r.source_group for r in rules} <= allowed_sources
 
 
-def test_data_service_nodes_get_their_security_group(root):
-    extra = root.locals["local.node_extra_security_groups"]
-    assert "aws_security_group.data_service[node.group].id" in extra
-    assert "aws_security_group.control_plane.id" in extra
-    assert root.resources["aws_security_group.data_service"]["for_each"] == (
-        "${local.data_service_groups}"
+# --- the flow matrix is the security groups (defect 1: Typha 5473 was missing) ---------
+
+
+def _matrix_flows(runtime: str) -> list[dict]:
+    flows = yaml.safe_load(FLOW_MATRIX.read_text())["growbin_flow_matrix"]
+    return [flow for flow in flows if runtime in flow["runtimes"]]
+
+
+def _security_group_key(name: str) -> str:
+    # On AWS the node map is the whole inventory: `all` is the k8s_cluster group.
+    return "k8s_cluster" if name == "all" else name
+
+
+# Rules the matrix leaves out on purpose (operator access; see inventories/flow_matrix.yml).
+OPERATOR_RULES = {
+    "aws_vpc_security_group_ingress_rule.node_ssh_from_admin": ("k8s_cluster", 22),
+    "aws_vpc_security_group_ingress_rule.control_plane_api_from_admin": ("masters", 6443),
+    "aws_vpc_security_group_ingress_rule.grafana_from_admin": ("monitoring", 3000),
+}
+
+
+def test_flow_module_reads_the_inventory_flow_matrix(root):
+    call = root.module_calls["module.flow_rules"]
+    matrix_file = call["flow_matrix_file"].replace("${path.module}", str(TERRAFORM))
+    assert Path(matrix_file).resolve() == FLOW_MATRIX.resolve()
+    assert call["runtime"] == "kubernetes"  # the production runtime
+    flow_module = tfcheck.load_module(TERRAFORM / "modules" / "flow_rules")
+    assert flow_module.locals["local.matrix"] == (
+        "${yamldecode(file(var.flow_matrix_file)).growbin_flow_matrix}"
+    )
+
+
+def test_every_kubernetes_flow_is_an_ingress_rule_and_no_rule_is_not_a_flow(root, evaluated):
+    expected = {
+        (
+            sg(_security_group_key(flow["to"])),
+            flow.get("protocol", "tcp"),
+            flow["port"],
+            "0.0.0.0/0" if source == "any" else sg(_security_group_key(source)),
+        )
+        for flow in _matrix_flows("kubernetes")
+        for source in ([flow["from"]] if flow["from"] == "any" else flow["from"])
+    }
+    rules, problems = tfcheck.ingress_rules(root, evaluated)
+    assert problems == []
+    flow_rules = [r for r in rules if r.address.split("[")[0] not in OPERATOR_RULES]
+    assert tfcheck.check_rules_match(flow_rules, expected) == []
+    operator = [r for r in rules if r.address.split("[")[0] in OPERATOR_RULES]
+    assert {r.address: (r.security_group, r.from_port, r.to_port, r.cidr) for r in operator} == {
+        address: (sg(group), port, port, "${each.value}")
+        for address, (group, port) in OPERATOR_RULES.items()
+    }
+    groups = set(evaluated["${module.flow_rules.security_groups}"])
+    assert tfcheck.check_security_group_keys(root, rules, groups) == []
+
+
+def test_security_group_members_are_the_inventory_groups(root, evaluated):
+    """A matrix name means the same nodes to Terraform as to Ansible (the production inventory)."""
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-inventory"), "-i", str(NODE_MAP), "--list"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    listed = json.loads(result.stdout)
+
+    def hosts(group: str) -> set[str]:
+        body = listed.get(group, {})
+        members = set(body.get("hosts", []))
+        for child in body.get("children", []):
+            members |= hosts(child)
+        return members
+
+    members = evaluated["${module.flow_rules.security_groups}"]
+    for key, nodes in members.items():
+        if key == "edge":
+            assert nodes == [], "the ALB's group holds no node"
+        elif key in listed or key == "k8s_cluster":
+            assert set(nodes) == hosts(key), key
+        else:
+            assert nodes == [key], f"{key} is a single host"
+    per_node = evaluated["${module.flow_rules.node_security_groups}"]
+    assert set(per_node) == hosts("all")
+    assert all(len(keys) <= 5 for keys in per_node.values()), "AWS allows 5 groups per interface"
+    instance = root.resource("aws_instance.node")
+    assert instance["vpc_security_group_ids"] == (
+        "${[for key in module.flow_rules.node_security_groups[each.key] : "
+        "aws_security_group.flow[key].id]}"
+    )
+    assert root.resource("aws_security_group.flow")["for_each"] == (
+        "${module.flow_rules.security_groups}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("port", "protocol", "group", "source"),
+    [
+        (5473, "tcp", "k8s_cluster", "k8s_cluster"),  # Calico Typha (tigera operator)
+        (4789, "udp", "k8s_cluster", "k8s_cluster"),  # Calico VXLAN
+        (6443, "tcp", "masters", "k8s_cluster"),  # kube-apiserver
+        (10250, "tcp", "k8s_cluster", "masters"),  # kubelet API
+    ],
+)
+def test_calico_and_kubernetes_ports_are_open_between_the_nodes(
+    root, evaluated, port, protocol, group, source
+):
+    rules = tfcheck.rules_reaching(root, port, protocol, evaluated)
+    assert any(r.security_group == sg(group) and r.source_group == sg(source) for r in rules), (
+        f"{protocol}/{port} is not open on {group} from {source}"
+    )
+
+
+def test_alb_sends_only_to_the_api_node_ports(root, evaluated):
+    rules, problems = tfcheck.egress_rules(root, evaluated)
+    assert problems == []
+    from_edge = {
+        (r.source_group, r.protocol, r.from_port, r.to_port)
+        for r in rules
+        if r.security_group == EDGE
+    }
+    node_ports = {(sg(host), "tcp", port, port) for host, port in _node_map_node_ports().items()}
+    assert from_edge == node_ports
+    assert root.resource("aws_lb.api")["security_groups"] == [
+        '${aws_security_group.flow["edge"].id}'
+    ]
+
+
+# --- target groups (defect 3: nothing registered the nodes) ---------------------------
+
+
+def _node_map_node_ports() -> dict[str, int]:
+    hosts = node_map_hosts(yaml.safe_load(NODE_MAP.read_text()))
+    return {
+        name: h["growbin_api_node_port"] for name, h in hosts.items() if "growbin_api_domain" in h
+    }
+
+
+def test_target_groups_use_the_node_map_node_ports_and_attach_the_domain_node(root, evaluated):
+    hosts = node_map_hosts(yaml.safe_load(NODE_MAP.read_text()))
+    expected = {
+        h["growbin_api_domain"]: (name, h["growbin_api_node_port"])
+        for name, h in hosts.items()
+        if "growbin_api_domain" in h
+    }
+    assert len(expected) == 6
+    groups = dict(
+        tfcheck._instances(
+            "aws_lb_target_group.api", root.resource("aws_lb_target_group.api"), evaluated
+        )
+    )
+    assert {a: (g["target_type"], g["port"]) for a, g in groups.items()} == {
+        f'aws_lb_target_group.api["{domain}"]': ("instance", port)
+        for domain, (_, port) in expected.items()
+    }
+    attachment = root.resource("aws_lb_target_group_attachment.api")
+    attached = dict(tfcheck._instances("attachment", attachment, evaluated))
+    assert {(a["target_group_arn"], a["target_id"], a["port"]) for a in attached.values()} == {
+        (
+            f'${{aws_lb_target_group.api["{domain}"].arn}}',
+            f'${{aws_instance.node["{node}"].id}}',
+            port,
+        )
+        for domain, (node, port) in expected.items()
+    }
+    rules = root.resource("aws_lb_listener_rule.api")
+    assert "module.node_map.api_targets" in rules["for_each"]
+
+
+def test_no_load_balancer_controller_permissions_or_assumptions(root):
+    assert tfcheck.check_no_load_balancer_controller(root) == []
+    # no controller discovery tags (subnets, instances, groups) and no providerID wiring
+    for path in TERRAFORM.rglob("*.tf"):
+        text = path.read_text()
+        assert "kubernetes.io/role/elb" not in text, path
+        assert "kubernetes.io/cluster/" not in text, path
+        assert "providerID" not in text and "provider-id" not in text, path
+
+
+def test_app_image_registry_is_immutable_scanned_encrypted_and_output(root):
+    assert tfcheck.check_private_registry(root, "aws_ecr_repository.app") == []
+    assert root.outputs["output.app_image_repository_url"]["value"] == (
+        "${aws_ecr_repository.app.repository_url}"
+    )
+    assert root.outputs["output.alb_subnet_cidrs"]["value"] == (
+        "${sort([for subnet in aws_subnet.public : subnet.cidr_block])}"
+    )
+    assert root.resource("aws_lb.api")["subnets"] == (
+        "${[for subnet in aws_subnet.public : subnet.id]}"
+    )
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform binary not installed")
+def test_recorded_module_outputs_are_current(module_outputs):
+    """fixtures/module-outputs.json stands in for terraform where it is missing (CI)."""
+    assert json.loads(RECORDED.read_text()) == module_outputs, (
+        "re-record: .venv/bin/python tests/terraform/tfcheck.py terraform "
+        "module.node_map module.flow_rules > tests/terraform/fixtures/module-outputs.json"
     )
 
 
@@ -225,16 +418,19 @@ def test_iam_least_privilege(root):
     assert roles == {
         "images_worker": '${aws_iam_role.node["worker"].name}',
         "images_presign": '${aws_iam_role.node["scans-api"].name}',
-        "load_balancer_controller": '${aws_iam_role.node["control-plane"].name}',
+        "app_image_pull": "${aws_iam_role.node[each.key].name}",
     }
+    assert root.locals["local.app_image_iam_classes"] == '${toset(["api", "scans-api", "worker"])}'
+    assert policies["app_image_pull"]["for_each"] == "${local.app_image_iam_classes}"
     for name in ("images_worker", "images_presign"):
         for statement in _policy_statements(root, name):
             assert all(action.startswith("s3:") for action in statement["actions"])
             assert all("aws_s3_bucket.images.arn" in r for r in statement["resources"])
-    for statement in _policy_statements(root, "load_balancer_controller"):
-        mutating = [a for a in statement["actions"] if not a.split(":")[1].startswith("Describe")]
-        if mutating:
-            assert statement["resources"] == "${[for group in aws_lb_target_group.api : group.arn]}"
+    for statement in _policy_statements(root, "app_image_pull"):
+        assert all(action.startswith("ecr:") for action in statement["actions"])
+        if statement["actions"] != ["ecr:GetAuthorizationToken"]:  # cannot be scoped
+            assert statement["resources"] == ["${aws_ecr_repository.app.arn}"]
+            assert all(a.split(":")[1].startswith(("Get", "Batch")) for a in statement["actions"])
     for statements in (_policy_statements(root, n) for n in policies):
         assert all("*" not in s["actions"] and "s3:*" not in s["actions"] for s in statements)
     ssm = root.resource("aws_iam_role_policy_attachment.node_ssm")

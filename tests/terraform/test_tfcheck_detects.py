@@ -231,3 +231,146 @@ def test_invalid_hcl_is_a_clear_error(tmp_path):
     path.write_text('resource "aws_vpc" "main" {\n  cidr_block = \n')
     with pytest.raises(ValueError, match="broken.tf: not valid HCL"):
         tfcheck.parse_file(path)
+
+
+# --- rules built from evaluated module outputs ----------------------------------------
+
+FLOW_RULES = """
+resource "aws_security_group" "flow" {
+  for_each = module.flows.security_groups
+  name     = each.key
+}
+resource "aws_vpc_security_group_ingress_rule" "flow" {
+  for_each = module.flows.group_rules
+
+  security_group_id            = aws_security_group.flow[each.value.security_group].id
+  referenced_security_group_id = aws_security_group.flow[each.value.source_security_group].id
+  ip_protocol                  = each.value.protocol
+  from_port                    = each.value.port
+  to_port                      = each.value.port
+}
+"""
+
+
+def _flow(group: str, source: str, protocol: str, port: int) -> dict:
+    return {
+        "security_group": group,
+        "source_security_group": source,
+        "protocol": protocol,
+        "port": port,
+    }
+
+
+# The flow rules as a module would evaluate them: kubelet and VXLAN, but no Typha, and an
+# extra 9999 nobody asked for; "ghost" is not a group the module creates.
+EVALUATED = {
+    "${module.flows.security_groups}": {"k8s_cluster": ["a", "b"], "masters": ["a"]},
+    "${module.flows.group_rules}": {
+        "kubelet/masters": _flow("k8s_cluster", "masters", "tcp", 10250),
+        "vxlan/k8s_cluster": _flow("k8s_cluster", "k8s_cluster", "udp", 4789),
+        "debug/k8s_cluster": _flow("k8s_cluster", "k8s_cluster", "tcp", 9999),
+        "ghost/masters": _flow("ghost", "masters", "tcp", 10250),
+    },
+}
+
+
+def _sg(key: str) -> str:
+    return f'aws_security_group.flow["{key}"]'
+
+
+def test_a_for_each_over_an_unevaluated_expression_is_reported(tmp_path):
+    module = tfcheck.load_module(_write(tmp_path, {"sg.tf": FLOW_RULES}))
+    rules, problems = tfcheck.ingress_rules(module)
+    assert len(rules) == 1
+    assert any("for_each ${module.flows.group_rules} is not expanded" in p for p in problems)
+
+
+def test_evaluated_for_each_expands_each_value_inside_references(tmp_path):
+    module = tfcheck.load_module(_write(tmp_path, {"sg.tf": FLOW_RULES}))
+    rules, problems = tfcheck.ingress_rules(module, EVALUATED)
+    assert problems == []
+    kubelet = next(r for r in rules if r.address.endswith('["kubelet/masters"]'))
+    assert (kubelet.security_group, kubelet.source_group) == (_sg("k8s_cluster"), _sg("masters"))
+    assert (kubelet.protocol, kubelet.from_port, kubelet.to_port) == ("tcp", 10250, 10250)
+
+
+def test_rules_that_differ_from_the_flow_data_are_reported(tmp_path):
+    module = tfcheck.load_module(_write(tmp_path, {"sg.tf": FLOW_RULES}))
+    rules, _ = tfcheck.ingress_rules(module, EVALUATED)
+    expected = {
+        (_sg("k8s_cluster"), "tcp", 10250, _sg("masters")),
+        (_sg("k8s_cluster"), "udp", 4789, _sg("k8s_cluster")),
+        (_sg("k8s_cluster"), "tcp", 5473, _sg("k8s_cluster")),  # Typha
+        (_sg("ghost"), "tcp", 10250, _sg("masters")),
+    }
+    problems = tfcheck.check_rules_match(rules, expected)
+    assert problems == [
+        'missing: aws_security_group.flow["k8s_cluster"] tcp/5473 '
+        'from aws_security_group.flow["k8s_cluster"]',
+        'aws_vpc_security_group_ingress_rule.flow["debug/k8s_cluster"]: '
+        'aws_security_group.flow["k8s_cluster"] tcp/9999 '
+        'from aws_security_group.flow["k8s_cluster"] is not in the data',
+    ]
+    keys = set(EVALUATED["${module.flows.security_groups}"])
+    assert tfcheck.check_security_group_keys(module, rules, keys) == [
+        'aws_vpc_security_group_ingress_rule.flow["ghost/masters"]: '
+        'aws_security_group.flow["ghost"] is not a security group that exists'
+    ]
+
+
+# The controller's permissions this configuration used to grant (defect 3).
+CONTROLLER_IAM = """
+data "aws_iam_policy_document" "load_balancer_controller" {
+  statement {
+    sid       = "Discover"
+    actions   = ["elasticloadbalancing:DescribeTargetGroups"]
+    resources = ["*"]
+  }
+  statement {
+    sid       = "RegisterNodesInGrowbinTargetGroups"
+    actions   = ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"]
+    resources = ["*"]
+  }
+}
+resource "aws_iam_role_policy_attachment" "lbc" {
+  role       = "nodes"
+  policy_arn = "arn:aws:iam::aws:policy/ElasticLoadBalancingFullAccess"
+}
+"""
+
+
+def test_load_balancer_controller_permissions_are_reported(tmp_path):
+    module = tfcheck.load_module(_write(tmp_path, {"iam.tf": CONTROLLER_IAM}))
+    assert tfcheck.check_no_load_balancer_controller(module) == [
+        "data.aws_iam_policy_document.load_balancer_controller: RegisterNodesInGrowbinTargetGroups"
+        " allows elasticloadbalancing:RegisterTargets (a load balancer controller's permission)",
+        "data.aws_iam_policy_document.load_balancer_controller: RegisterNodesInGrowbinTargetGroups"
+        " allows elasticloadbalancing:DeregisterTargets (a load balancer controller's permission)",
+        "aws_iam_role_policy_attachment.lbc: attaches "
+        "arn:aws:iam::aws:policy/ElasticLoadBalancingFullAccess",
+    ]
+
+
+def test_mutable_unscanned_unencrypted_registry_is_reported(tmp_path):
+    registry = 'resource "aws_ecr_repository" "app" {\n  name = "app"\n  force_delete = true\n}\n'
+    module = tfcheck.load_module(_write(tmp_path, {"ecr.tf": registry}))
+    assert tfcheck.check_private_registry(module, "aws_ecr_repository.app") == [
+        "aws_ecr_repository.app: tags are mutable (image_tag_mutability is not IMMUTABLE)",
+        "aws_ecr_repository.app: images are not scanned on push",
+        "aws_ecr_repository.app: no encryption_configuration (KMS or AES256)",
+        "aws_ecr_repository.app: force_delete would destroy deployed images",
+    ]
+    assert tfcheck.check_private_registry(module, "aws_ecr_repository.missing") == [
+        "aws_ecr_repository.missing is not defined"
+    ]
+
+
+def test_module_inputs_that_need_the_configuration_cannot_be_evaluated(tmp_path):
+    files = {
+        "main.tf": 'variable "zone" {\n  type = string\n  description = "z"\n}\n'
+        'module "cert" {\n  source  = "./modules/cert"\n  zone_id = var.zone\n}\n',
+        "modules/cert/main.tf": CHILD_MODULE,
+    }
+    module = tfcheck.load_module(_write(tmp_path, files))
+    with pytest.raises(ValueError, match=r"cannot evaluate '\$\{var.zone\}'"):
+        tfcheck.evaluate_module_calls(module, ["module.cert"])

@@ -5,11 +5,20 @@ validate` is not available. This module parses every `.tf` file with python-hcl2
 checks what can be decided from the source alone: unique addresses, references that
 resolve, documented variables, module wiring, and which security group rules are open to
 the internet. Every check returns a list of human-readable problems; empty means clean.
+
+Provider-free local modules (the node map, the flow rules) can also be evaluated for real
+with a terraform binary (`evaluate_module_calls`); their outputs then expand the `for_each`
+of the resources built from them, so the rules Terraform would create can be compared with
+the data they come from.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -328,15 +337,27 @@ class IngressRule:
     source_group: str | None
 
 
-def _instances(address: str, body: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    # Expand `for_each = { key = literal }` so that each.key/each.value resolve;
-    # any other for_each leaves each.* symbolic (and the rule must be safe for any value).
+_EACH_VALUE_ATTRIBUTE = re.compile(r"(?<![\w.])each\.value\.([A-Za-z_][\w-]*)")
+
+
+def _instances(
+    address: str, body: dict[str, Any], evaluated: dict[str, Any] | None = None
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    # Expand `for_each = { key = literal }`, or a for_each expression whose value is known
+    # from `evaluated` (expression -> value), so that each.key/each.value resolve; any other
+    # for_each leaves each.* symbolic (and the rule must be safe for any value).
     for_each = body.get("for_each")
+    if isinstance(for_each, str) and evaluated and for_each in evaluated:
+        for_each = evaluated[for_each]
     if isinstance(for_each, dict):
         for key, value in for_each.items():
             yield f'{address}["{key}"]', _substitute(body, key, value)
     else:
         yield address, body
+
+
+def _literal(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, str) else str(value)
 
 
 def _substitute(body: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
@@ -350,7 +371,15 @@ def _substitute(body: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
         elif isinstance(inner, str) and inner.startswith("each.value.") and isinstance(value, dict):
             resolved[attribute] = value.get(inner.removeprefix("each.value."), expression)
         elif isinstance(expression, str):
-            resolved[attribute] = expression.replace("${each.key}", key)
+            # each.* inside a larger expression (an index, a string) becomes a literal:
+            # aws_security_group.flow[each.value.to].id -> aws_security_group.flow["api"].id
+            text = expression.replace("${each.key}", key).replace("each.key", json.dumps(key))
+            if isinstance(value, dict):
+                text = _EACH_VALUE_ATTRIBUTE.sub(
+                    lambda m: _literal(value[m.group(1)]) if m.group(1) in value else m.group(0),
+                    text,
+                )
+            resolved[attribute] = text
         else:
             resolved[attribute] = expression
     return resolved
@@ -371,19 +400,46 @@ def _group_address(expression: Any) -> str | None:
     return inner.removesuffix(".id")
 
 
-def ingress_rules(module: Module) -> tuple[list[IngressRule], list[str]]:
-    """All ingress rules, plus problems for rules that cannot be read statically."""
+def _symbolic(rule: IngressRule) -> bool:
+    fields = (rule.security_group, rule.source_group)
+    return any(f is not None and _EACH_REF.search(f) for f in fields) or (
+        rule.protocol.startswith("${") or (rule.from_port is None and rule.protocol != "-1")
+    )
+
+
+def ingress_rules(
+    module: Module, evaluated: dict[str, Any] | None = None
+) -> tuple[list[IngressRule], list[str]]:
+    """All ingress rules, plus problems for rules that cannot be read statically.
+
+    `evaluated` maps for_each expressions (e.g. "${module.flow_rules.group_rules}") to their
+    values; a rule whose group, peer, protocol or ports still depend on each.* afterwards is
+    reported, because nothing could be said about what it opens.
+    """
+    return _rules(module, "ingress", evaluated)
+
+
+def egress_rules(
+    module: Module, evaluated: dict[str, Any] | None = None
+) -> tuple[list[IngressRule], list[str]]:
+    """Like ingress_rules for egress; `cidr`/`source_group` name the destination."""
+    return _rules(module, "egress", evaluated)
+
+
+def _rules(
+    module: Module, direction: str, evaluated: dict[str, Any] | None
+) -> tuple[list[IngressRule], list[str]]:
     rules, problems = [], []
     for address, body in module.resources.items():
         if address.startswith("aws_security_group."):
-            for inline in body.get("ingress", []) or []:
-                problems.append(f"{address}: inline ingress {inline}; use rule resources")
+            for inline in body.get(direction, []) or []:
+                problems.append(f"{address}: inline {direction} {inline}; use rule resources")
             continue
         if address.startswith("aws_security_group_rule."):
-            if body.get("type") != "ingress":
+            if body.get("type") != direction:
                 continue
             cidrs = body.get("cidr_blocks", []) + body.get("ipv6_cidr_blocks", [])
-            for instance, resolved in _instances(address, body):
+            for instance, resolved in _instances(address, body, evaluated):
                 for cidr in cidrs or [None]:
                     rules.append(
                         IngressRule(
@@ -397,9 +453,9 @@ def ingress_rules(module: Module) -> tuple[list[IngressRule], list[str]]:
                         )
                     )
             continue
-        if not address.startswith("aws_vpc_security_group_ingress_rule."):
+        if not address.startswith(f"aws_vpc_security_group_{direction}_rule."):
             continue
-        for instance, resolved in _instances(address, body):
+        for instance, resolved in _instances(address, body, evaluated):
             rules.append(
                 IngressRule(
                     address=instance,
@@ -410,6 +466,12 @@ def ingress_rules(module: Module) -> tuple[list[IngressRule], list[str]]:
                     cidr=resolved.get("cidr_ipv4") or resolved.get("cidr_ipv6"),
                     source_group=_group_address(resolved.get("referenced_security_group_id")),
                 )
+            )
+    for rule in rules:
+        if _symbolic(rule):
+            problems.append(
+                f"{rule.address}: for_each {module.resources[rule.address.split('[')[0]].get('for_each')} "
+                "is not expanded, so its group, peer or ports are unknown"
             )
     return rules, problems
 
@@ -422,13 +484,16 @@ def _covers(rule: IngressRule, port: int) -> bool:
     return rule.from_port <= port <= rule.to_port
 
 
-def check_internet_exposure(module: Module, allowed: dict[str, set[int]]) -> list[str]:
+def check_internet_exposure(
+    module: Module, allowed: dict[str, set[int]], evaluated: dict[str, Any] | None = None
+) -> list[str]:
     """No ingress rule is open to the internet except `allowed` (group address -> ports).
 
     A CIDR that comes from a variable is accepted only if that variable has a validation
-    block refusing 0.0.0.0/0 and its default is not world-open.
+    block refusing 0.0.0.0/0 and its default is not world-open. `evaluated` as for
+    ingress_rules.
     """
-    rules, problems = ingress_rules(module)
+    rules, problems = ingress_rules(module, evaluated)
     for rule in rules:
         if rule.source_group is not None:
             continue
@@ -475,9 +540,55 @@ def _check_cidr_variable(module: Module, where: str, var_name: str) -> list[str]
     return problems
 
 
-def rules_reaching(module: Module, port: int, protocol: str = "tcp") -> list[IngressRule]:
-    rules, _ = ingress_rules(module)
+def rules_reaching(
+    module: Module, port: int, protocol: str = "tcp", evaluated: dict[str, Any] | None = None
+) -> list[IngressRule]:
+    rules, _ = ingress_rules(module, evaluated)
     return [r for r in rules if r.protocol in (protocol, "-1") and _covers(r, port)]
+
+
+# (security group, protocol, port, peer): peer is a security group address or a CIDR.
+RuleKey = tuple[str, str, int, str]
+
+
+def rule_keys(rules: list[IngressRule]) -> dict[RuleKey, list[str]]:
+    """Single-port rules by (group, protocol, port, peer) => addresses of the rules."""
+    keys: dict[RuleKey, list[str]] = {}
+    for rule in rules:
+        ports = [rule.from_port] if rule.from_port == rule.to_port else [None]
+        peer = rule.source_group or rule.cidr or "?"
+        for port in ports:
+            keys.setdefault((rule.security_group, rule.protocol, port, peer), []).append(
+                rule.address
+            )
+    return keys
+
+
+def check_rules_match(rules: list[IngressRule], expected: set[RuleKey]) -> list[str]:
+    """The rules open exactly `expected`: nothing missing, nothing the data does not name."""
+    actual = rule_keys(rules)
+    problems = [
+        f"missing: {group} {protocol}/{port} from {peer}"
+        for group, protocol, port, peer in sorted(expected - set(actual), key=str)
+    ]
+    problems += [
+        f"{', '.join(actual[key])}: {key[0]} {key[1]}/{key[2]} from {key[3]} is not in the data"
+        for key in sorted(set(actual) - expected, key=str)
+    ]
+    return problems
+
+
+def check_security_group_keys(
+    module: Module, rules: list[IngressRule], keys: set[str]
+) -> list[str]:
+    """Every `aws_security_group.X["key"]` a rule uses is one of the groups for_each creates."""
+    problems = []
+    for rule in rules:
+        for group in (rule.security_group, rule.source_group):
+            match = re.fullmatch(r'(aws_security_group\.[\w-]+)\["([^"]+)"\]', group or "")
+            if match and match.group(1) in module.resources and match.group(2) not in keys:
+                problems.append(f"{rule.address}: {group} is not a security group that exists")
+    return problems
 
 
 # --- S3 bucket ------------------------------------------------------------------------
@@ -558,3 +669,143 @@ def _check_policy_documents(module: Module, bucket: str) -> list[str]:
                 if "*" in principal.get("identifiers", []):
                     problems.append(f"{bucket}: policy allows principal * ({statement.get('sid')})")
     return problems
+
+
+# --- load balancer, registry ---------------------------------------------------------
+
+
+# IAM actions only a load balancer controller running in the cluster needs: the ALB and its
+# targets are Terraform's (load_balancer.tf), so no node role may change them.
+_CONTROLLER_ACTION = re.compile(r"^elasticloadbalancing:(?!Describe)")
+
+
+def check_no_load_balancer_controller(module: Module) -> list[str]:
+    """No IAM policy lets a node change load balancers or targets; no controller is deployed."""
+    problems = []
+    for address, body in module.data_sources.items():
+        if not address.startswith("data.aws_iam_policy_document."):
+            continue
+        for statement in body.get("statement", []) or []:
+            for action in statement.get("actions", []) or []:
+                if (
+                    action == "*"
+                    or action.startswith("elasticloadbalancing:*")
+                    or (_CONTROLLER_ACTION.match(action))
+                ):
+                    problems.append(
+                        f"{address}: {statement.get('sid')} allows {action} "
+                        "(a load balancer controller's permission)"
+                    )
+    for address, body in module.resources.items():
+        if address.startswith("aws_iam_role_policy_attachment."):
+            arn = str(body.get("policy_arn", ""))
+            if "ElasticLoadBalancing" in arn or "LoadBalancerController" in arn:
+                problems.append(f"{address}: attaches {arn}")
+        if address.startswith("helm_release.") and "load-balancer-controller" in str(body):
+            problems.append(f"{address}: deploys the AWS Load Balancer Controller")
+    return problems
+
+
+def check_private_registry(module: Module, repository: str) -> list[str]:
+    """`repository` (an aws_ecr_repository address) has immutable tags, scan on push, encryption."""
+    if repository not in module.resources:
+        return [f"{repository} is not defined"]
+    body = module.resources[repository]
+    problems = []
+    if body.get("image_tag_mutability") != "IMMUTABLE":
+        problems.append(f"{repository}: tags are mutable (image_tag_mutability is not IMMUTABLE)")
+    if _first(body.get("image_scanning_configuration")).get("scan_on_push") is not True:
+        problems.append(f"{repository}: images are not scanned on push")
+    if _first(body.get("encryption_configuration")).get("encryption_type") not in ("KMS", "AES256"):
+        problems.append(f"{repository}: no encryption_configuration (KMS or AES256)")
+    if body.get("force_delete") is True:
+        problems.append(f"{repository}: force_delete would destroy deployed images")
+    return problems
+
+
+# --- evaluating provider-free modules -------------------------------------------------
+
+
+def _hcl_argument(value: Any, root: Path) -> str:
+    # Only module outputs and paths relative to the root can be evaluated out of context.
+    if isinstance(value, str):
+        inner = _unwrap(value)
+        if inner != value and re.fullmatch(r"module\.[\w-]+(\.[\w-]+)*", inner):
+            return inner
+        text = value.replace("${path.module}", str(root))
+        if "${" in text:
+            raise ValueError(f"cannot evaluate {value!r} outside the configuration")
+        return json.dumps(text)
+    return json.dumps(value)
+
+
+def evaluate_module_calls(
+    module: Module, calls: list[str], terraform: str = "terraform", timeout: int = 120
+) -> dict[str, dict[str, Any]]:
+    """Evaluate the module calls (`module.X`) of `module` with a terraform binary.
+
+    The calls are copied as written (sources and `${path.module}` made absolute); their
+    inputs may only be literals, root-relative paths and outputs of the other calls, and
+    the called modules must need no provider. Returns call name => outputs.
+    """
+    root = module.directory.resolve()
+    text = []
+    for address in calls:
+        body = module.module_calls[address]
+        name = address.removeprefix("module.")
+        directory = _child_directory(module, address)
+        if directory is None:
+            raise ValueError(f"{address}: only local modules can be evaluated")
+        lines = [f'module "{name}" {{', f"  source = {json.dumps(str(directory))}"]
+        for argument, value in body.items():
+            if argument not in _MODULE_META_ARGUMENTS:
+                lines.append(f"  {argument} = {_hcl_argument(value, root)}")
+        lines.append("}")
+        lines.append(f'output "{name}" {{\n  value = module.{name}\n}}')
+        text.append("\n".join(lines))
+    with tempfile.TemporaryDirectory(prefix="tfcheck-") as scratch:
+        (Path(scratch) / "main.tf").write_text("\n\n".join(text) + "\n")
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin:/usr/local/bin"),
+            "HOME": scratch,
+            "TF_IN_AUTOMATION": "1",
+        }
+        for command in (["init", "-input=false"], ["apply", "-auto-approve", "-input=false"]):
+            result = subprocess.run(
+                [terraform, f"-chdir={scratch}", *command, "-no-color"],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=timeout,
+                check=False,
+            )
+            if result.returncode != 0:
+                raise ValueError(f"terraform {command[0]} failed:\n{result.stderr}")
+        result = subprocess.run(
+            [terraform, f"-chdir={scratch}", "output", "-json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout,
+            check=True,
+        )
+    return {name: output["value"] for name, output in json.loads(result.stdout).items()}
+
+
+def for_each_values(outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """`evaluated` for ingress_rules & co: "${module.X.Y}" => value, from evaluate_module_calls."""
+    return {
+        f"${{module.{call}.{name}}}": value
+        for call, values in outputs.items()
+        for name, value in values.items()
+    }
+
+
+if __name__ == "__main__":
+    # Re-record tests/terraform/fixtures/module-outputs.json (needs a terraform binary):
+    #   .venv/bin/python tests/terraform/tfcheck.py terraform module.node_map module.flow_rules
+    import sys
+
+    directory, *calls = sys.argv[1:]
+    outputs = evaluate_module_calls(load_module(Path(directory)), calls)
+    print(json.dumps(outputs, indent=1, sort_keys=True))

@@ -37,6 +37,22 @@ locals {
       role          = node.vars.growbin_node_role
       instance_type = node.vars.growbin_instance_type
       api_domain    = try(node.vars.growbin_api_domain, null)
+      api_node_port = try(node.vars.growbin_api_node_port, null)
     }
   }
+
+  # API domain => the one node that runs it and its Service's NodePort: the ALB's target
+  # group of the domain holds exactly that node on that port. A domain on two nodes is a
+  # duplicate key, which Terraform reports as an error.
+  api_targets = {
+    for name, node in local.nodes : node.api_domain => {
+      node      = name
+      node_port = node.api_node_port
+    } if node.api_domain != null
+  }
+
+  api_targets_without_valid_node_port = [
+    for domain, target in local.api_targets : domain
+    if try(target.node_port < 30000 || target.node_port > 32767, true)
+  ]
 }
