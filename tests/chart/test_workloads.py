@@ -16,6 +16,7 @@ from .conftest import (
     helm_template,
     node_map,
     render,
+    values_args,
     values_of,
 )
 
@@ -465,6 +466,26 @@ def test_deploy_init_job_runs_before_install_and_upgrade(values_set: str) -> Non
             "redis-password",
         }
         assert all(secret["stringData"].values())
+
+
+def test_deploy_init_hook_secret_holds_every_key_the_job_references(tmp_path: Path) -> None:
+    """Whatever flows deploy-init is given, its own Secret copy (chart-managed case) has
+    each key its container references."""
+    override = tmp_path / "flows.yaml"
+    override.write_text(
+        yaml.safe_dump({"networkPolicy": {"dataFlows": {"rabbitmq": ["api-scans", "deploy-init"]}}})
+    )
+    docs = helm_template(*values_args("managed-secret"), "-f", str(override))
+    rendered = Rendered("flows", tuple(docs))
+    job = rendered.get("Job", f"{RELEASE}-deploy-init")
+    refs = {
+        (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+        for e in containers(job["spec"]["template"])[0]["env"]
+        if "valueFrom" in e
+    }
+    assert ("growbin-deploy-init", "rabbitmq-password") in refs
+    secret = rendered.get("Secret", f"{RELEASE}-deploy-init")
+    assert {key for _, key in refs} == set(secret["stringData"])
 
 
 def test_deploy_init_receives_the_credentials_its_databases_list(tmp_path: Path) -> None:
