@@ -6,7 +6,7 @@ export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 export MOLECULE_GLOB ?= molecule/*/molecule.yml
 
-.PHONY: bootstrap up down test lint unit molecule collection bench inventory clean
+.PHONY: bootstrap up down test lint unit molecule collection bench inventory image contract clean
 
 bootstrap: ## venv, Docker engine, node image, helm (cached)
 	@bash scripts/bootstrap.sh
@@ -35,6 +35,14 @@ molecule: bootstrap
 
 bench: bootstrap ## benchmarks (ratios against a baseline in the same run)
 	@bash bench/run.sh
+
+image: bootstrap ## the application image from the platform's wheels and the offline model
+	@ref=$$(bash scripts/build-image.sh) && echo "built $$ref" && \
+	echo "push: docker tag $$ref <ECR URL>:<version> && docker push <ECR URL>:<version>;" && \
+	echo "then set growbin_app_image_digest to the pushed digest (docker inspect --format '{{index .RepoDigests 0}}' <ECR URL>:<version>)"
+
+contract: bootstrap ## rewrite roles/app_settings/vars/contract.yml from the application's deploy contract
+	@python scripts/write-contract.py
 
 inventory: ## write inventories/production/hosts.yml from Terraform's outputs
 	terraform -chdir=terraform output -json | python scripts/terraform_inventory.py > inventories/production/hosts.yml

@@ -65,6 +65,20 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker_ping(args: argparse.Namespace) -> int:
+    """Exit 0 when this host's worker of QUEUE answers a ping through the broker (probes)."""
+    import socket
+
+    from growbin.worker.celery_app import app
+
+    destination = f"{args.queue}@{socket.gethostname()}"
+    replies = app.control.inspect(destination=[destination], timeout=args.timeout).ping() or {}
+    if destination not in replies:
+        print(f"{destination} did not answer a ping within {args.timeout:g} s", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _deploy_init(args: argparse.Namespace) -> int:
     """Migrate, then load seed data: what both runtimes run before new code starts."""
     domains = args.domain or migrations.migratable_domains()
@@ -158,6 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run the Celery worker of one queue")
     worker.add_argument("queue", choices=processes.WORKER_QUEUES)
     worker.set_defaults(handler=_worker)
+
+    ping = commands.add_parser(
+        "worker-ping", help="exit 0 when this host's worker answers through the broker"
+    )
+    ping.add_argument("queue", choices=processes.WORKER_QUEUES)
+    ping.add_argument("--timeout", type=float, default=10.0)
+    ping.set_defaults(handler=_worker_ping)
 
     deploy_init = commands.add_parser(
         "deploy-init", help="apply migrations and load seed data (idempotent)"

@@ -47,6 +47,7 @@ def _common_env(settings: dict[str, Any]) -> dict[str, str]:
         "GROWBIN_DATABASE__SSLMODE": settings["database"]["sslmode"],
         "GROWBIN_STORAGE__BACKEND": storage["backend"],
         "GROWBIN_LLM__MODEL": llm["model"],
+        "GROWBIN_SCANS__MAX_UPLOAD_BYTES": settings["scans"]["max_upload_bytes"],
     }
     optional = {
         "GROWBIN_STORAGE__ROOT": storage.get("root") if storage["backend"] == "filesystem" else "",

@@ -207,16 +207,34 @@ def test_every_host_path_is_provisioned_for_the_pod(values_set: str) -> None:
 
 
 def test_an_unprovisioned_host_path_is_reported(tmp_path: Path) -> None:
-    """Guards the test above: the ai worker's node gets no journal directory."""
+    """Guards the test above: a journal directory node_config does not create."""
     override = tmp_path / "ai-wal.yaml"
     override.write_text(
-        yaml.safe_dump({"workers": {"ai": {"wal": {"hostPath": "/var/lib/growbin/wal"}}}})
+        yaml.safe_dump({"workers": {"ai": {"wal": {"hostPath": "/var/lib/growbin/elsewhere"}}}})
     )
     rendered = Rendered(
         "ai-wal", tuple(helm_template("-f", str(LOCAL_VALUES), "-f", str(override)))
     )
     assert _unprovisioned_host_paths(rendered) == [
-        f"{RELEASE}-worker-ai: /var/lib/growbin/wal is not provisioned on worker-ai nodes"
+        f"{RELEASE}-worker-ai: /var/lib/growbin/elsewhere is created by no role"
+    ]
+    moved = tmp_path / "moved.yaml"
+    moved.write_text(yaml.safe_dump({"workers": {"ai": {"nodeRole": "api-auth"}}}))
+    rendered = Rendered(
+        "moved",
+        tuple(
+            helm_template(
+                "-f",
+                str(LOCAL_VALUES),
+                "-f",
+                str(moved),
+                "--set",
+                "workers.ai.wal.hostPath=/var/lib/growbin/wal",
+            )
+        ),
+    )
+    assert _unprovisioned_host_paths(rendered) == [
+        f"{RELEASE}-worker-ai: /var/lib/growbin/wal is not provisioned on api-auth nodes"
     ]
     rendered = Rendered(
         "uid",
@@ -266,8 +284,9 @@ def test_workers_probe_and_shut_down_gracefully(rendered: Rendered) -> None:
     for deployment in workers:
         pod = deployment["spec"]["template"]["spec"]
         container = pod["containers"][0]
-        assert container["livenessProbe"]["exec"]["command"] == ["growbin-healthcheck"]
-        assert container["startupProbe"]["exec"]["command"] == ["growbin-healthcheck"]
+        queue = container["args"][1]
+        assert container["livenessProbe"]["exec"]["command"] == ["growbin", "worker-ping", queue]
+        assert container["startupProbe"]["exec"]["command"] == ["growbin", "worker-ping", queue]
         assert pod["terminationGracePeriodSeconds"] >= 60
 
 

@@ -24,11 +24,13 @@ def ansible_bin(name: str) -> str:
     return str(candidate) if candidate.exists() else name
 
 
-def run_playbook(playbook: Path, out_dir: Path, *extra_vars: str) -> None:
+def run_playbook(
+    playbook: Path, out_dir: Path, *extra_vars: str, inventory: Path = PRODUCTION_INVENTORY
+) -> None:
     command = [
         ansible_bin("ansible-playbook"),
         "-i",
-        str(PRODUCTION_INVENTORY),
+        str(inventory),
         str(playbook),
         "-e",
         f"render_dir={out_dir}",

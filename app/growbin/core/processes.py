@@ -16,7 +16,7 @@ from growbin.core.domains import DOMAINS
 
 # Where the image and the systemd install keep the offline vision model (read-only).
 OFFLINE_MODEL_PATH = "/opt/growbin/models/efficientnet-lite0.onnx"
-# The storage worker's journal directory: it must outlive the process (and the pod).
+# The workers' journal directory: it must outlive the process (and the pod).
 WAL_DIRECTORY = "/var/lib/growbin/wal"
 WAL_FILE = f"{WAL_DIRECTORY}/worker.sqlite3"
 # The image's service account; the systemd runtime's may differ (it is not shared by a volume).
@@ -79,6 +79,8 @@ def _api(domain: str, *, databases: tuple[str, ...], **extra: Any) -> Process:
 
 
 _WORKER_PORTS = {"metrics": WORKER_METRICS_PORT}
+# Every worker journals its outcomes before acknowledging a task (growbin.worker.journal).
+_WAL = Directory(path=WAL_DIRECTORY, setting="GROWBIN_WORKER__WAL_PATH", value=WAL_FILE)
 _MODEL = File(
     path=OFFLINE_MODEL_PATH,
     setting="GROWBIN_LLM__OFFLINE_MODEL_PATH",
@@ -104,9 +106,7 @@ PROCESSES: dict[str, Process] = {
             redis=True,
             broker=True,
             ports=_WORKER_PORTS,
-            directories=(
-                Directory(path=WAL_DIRECTORY, setting="GROWBIN_WORKER__WAL_PATH", value=WAL_FILE),
-            ),
+            directories=(_WAL,),
         ),
         Process(
             name="worker-ai",
@@ -117,6 +117,7 @@ PROCESSES: dict[str, Process] = {
             broker=True,
             llm=True,
             ports=_WORKER_PORTS,
+            directories=(_WAL,),
             files=(_MODEL,),
         ),
         # Migrations and seed data; idempotent, run before new code starts.
