@@ -424,7 +424,7 @@ class ContainerRun:
       `--security-opt no-new-privileges`, privileged -> `--privileged`; seccomp RuntimeDefault
       is docker's default profile;
     - resources.limits: memory -> `--memory`, cpu -> `--cpus`;
-    - volumes: emptyDir -> tmpfs of its sizeLimit (mode 0777, as kubelet creates emptyDirs),
+    - volumes: emptyDir -> tmpfs of its sizeLimit (mode 0777 and exec, as kubelet's emptyDirs),
       hostPath -> a bind mount of the node directory (``HostDirectories``);
     - DNS: the network mode `container:` refuses `--add-host`, so the Services without a
       selector resolve through a generated /etc/hosts (their Endpoints addresses), bind-mounted
@@ -495,8 +495,11 @@ def _security(pod_ctx: Mapping[str, Any], ctx: Mapping[str, Any]) -> list[str]:
 class HostDirectories:
     """Node directories for hostPath volumes, as the roles (or kubelet) would leave them.
 
-    A path node_config provisions on the pod's node is created with that role's owner, group
-    and mode. A `Directory` hostPath nobody provisions makes kubelet refuse the pod; for
+    A path the node container has as a mount (the local object store volume) is that mount:
+    the node's own directory, as it is. Otherwise the directory would be in the node
+    container's root filesystem, which docker cannot bind; a fresh one stands in for it: a path
+    node_config provisions on the pod's node is created with that role's owner, group and mode.
+    A `Directory` hostPath nobody provisions makes kubelet refuse the pod; for
     `DirectoryOrCreate` kubelet creates it as root:root 0755, and so does this.
     """
 
@@ -507,6 +510,9 @@ class HostDirectories:
     def prepare(self, node: Node, volume: Mapping[str, Any]) -> Path:
         path = volume["path"]
         kind = volume.get("type", "")
+        for mount in inspect(node.container)["Mounts"]:
+            if mount["Destination"] == path:
+                return Path(mount["Source"])
         source = self.root / node.host / path.lstrip("/")
         spec = next(
             (d for d in self.provisioned if d.path == path and node.role in d.node_roles), None
@@ -630,10 +636,11 @@ def _mount(
         empty_dir = volume["emptyDir"] or {}
         if empty_dir.get("medium") not in (None, "", "Memory"):
             raise UnsupportedSpec(f"emptyDir medium {empty_dir['medium']}")
-        options = f"type=tmpfs,target={target},tmpfs-mode=0777"
+        # docker mounts tmpfs noexec unless told otherwise; an emptyDir is not.
+        options = "mode=0777,exec"
         if "sizeLimit" in empty_dir:
-            options += f",tmpfs-size={quantity_bytes(empty_dir['sizeLimit'])}"
-        return ["--mount", options]
+            options += f",size={quantity_bytes(empty_dir['sizeLimit'])}"
+        return ["--tmpfs", f"{target}:{options}"]
     if "hostPath" in volume:
         source = host_directories.prepare(node, volume["hostPath"])
         options = f"type=bind,source={source},target={target}"
