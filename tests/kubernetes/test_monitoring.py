@@ -234,14 +234,22 @@ def test_token_and_ca_reach_prometheus_inputs_without_being_logged():
     hand = tasks[index_of(tasks, lambda t: module_of(t) == "ansible.builtin.set_fact")]
     assert hand["no_log"] is True and hand["delegate_facts"] is True
     assert hand["loop"] == "{{ prometheus_kubernetes_access_monitoring_hosts }}"
-    prometheus_inputs = role_file("prometheus", "defaults/main.yml")
-    assert (
-        set(hand["ansible.builtin.set_fact"])
-        == {
-            "prometheus_kubernetes_bearer_token",
-            "prometheus_kubernetes_ca_cert",
-        }
-        <= set(prometheus_inputs)
+    outputs = {"prometheus_kubernetes_access_token", "prometheus_kubernetes_access_ca_cert"}
+    assert set(hand["ansible.builtin.set_fact"]) == outputs
+    # The playbook feeds them to the prometheus role's inputs.
+    [role] = [
+        r
+        for play in plays("monitoring.yml")
+        for r in play.get("roles", [])
+        if r["role"] == "growbin.platform.prometheus"
+    ]
+    inputs = role_file("prometheus", "defaults/main.yml")
+    assert {"prometheus_kubernetes_bearer_token", "prometheus_kubernetes_ca_cert"} <= set(inputs)
+    assert role["vars"]["prometheus_kubernetes_bearer_token"].startswith(
+        "{{ prometheus_kubernetes_access_token"
+    )
+    assert role["vars"]["prometheus_kubernetes_ca_cert"].startswith(
+        "{{ prometheus_kubernetes_access_ca_cert"
     )
 
 
