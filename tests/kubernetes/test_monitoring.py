@@ -291,3 +291,71 @@ def test_metrics_server_is_pinned_and_installed_for_the_hpas(tmp_path):
         == role_file("metrics_server", "defaults/main.yml")["metrics_server_version"]
     )
     assert "metrics_server_manifest_checksum" in pins
+
+
+def test_metrics_server_container_gets_the_extra_args(tmp_path):
+    """The role's own expression (its apply task's vars), evaluated by Ansible on a manifest
+    shaped like the release's: the Deployment's container keeps its args and gains the extra."""
+    manifest = [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "metrics-server"}},
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "metrics-server", "namespace": "kube-system"},
+            "spec": {
+                "template": {
+                    "spec": {
+                        "serviceAccountName": "metrics-server",
+                        "containers": [{"name": "metrics-server", "args": ["--cert-dir=/tmp"]}],
+                    }
+                }
+            },
+        },
+    ]
+    (tmp_path / "components.yaml").write_text(yaml.safe_dump_all(manifest))
+    [apply] = [t for t in role_tasks("metrics_server") if module_of(t) == "kubernetes.core.k8s"]
+    expression = {k: v for k, v in apply["vars"].items() if k != "ansible_python_interpreter"}
+    (tmp_path / "vars.yml").write_text(yaml.safe_dump(expression))
+    playbook = [
+        {
+            "hosts": "localhost",
+            "gather_facts": False,
+            "vars": {
+                "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+                **role_file("metrics_server", "defaults/main.yml"),
+                "__metrics_server_manifest_content": {
+                    "content": f"{{{{ lookup('file', '{tmp_path}/components.yaml') | b64encode }}}}"
+                },
+            },
+            "tasks": [
+                {"ansible.builtin.include_vars": {"file": str(tmp_path / "vars.yml")}},
+                {
+                    "ansible.builtin.copy": {
+                        "content": "{{ __metrics_server_documents | to_json }}",
+                        "dest": str(tmp_path / "out.json"),
+                        "mode": "0600",
+                    }
+                },
+            ],
+        }
+    ]
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(playbook))
+    command = [
+        ansible_bin("ansible-playbook"),
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        str(tmp_path / "play.yml"),
+    ]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=RENDER_TIMEOUT_S, check=False
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    documents = json.loads((tmp_path / "out.json").read_text())
+    assert [d["kind"] for d in documents] == ["ServiceAccount", "Deployment"]
+    pod = documents[1]["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "metrics-server"
+    assert pod["containers"] == [
+        {"name": "metrics-server", "args": ["--cert-dir=/tmp", "--kubelet-insecure-tls"]}
+    ]
