@@ -15,6 +15,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION_INVENTORY = REPO_ROOT / "inventories" / "production"
 NODE_MAP = yaml.safe_load((REPO_ROOT / "inventories" / "node_map.yml").read_text())
 RENDER_TIMEOUT_S = 120
+APP_SECRETS = REPO_ROOT / "tests" / "kubernetes" / "fixtures" / "app-secrets.yml"
 # The seed's release and the roles' default (None: whatever the role defaults say).
 KUBERNETES_VERSIONS = ("1.28.15", None)
 
@@ -36,6 +37,9 @@ def run_playbook(
         f"render_dir={out_dir}",
         "-e",
         "ansible_connection=local",
+        # The application plays need credentials; these are throwaway test values.
+        "-e",
+        f"@{APP_SECRETS}",
     ]
     for extra in extra_vars:
         command += ["-e", extra]

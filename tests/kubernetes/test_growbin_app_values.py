@@ -64,9 +64,10 @@ def test_rendered_values_pass_helm_and_the_kubernetes_schemas(values_file, kube_
         "Deployment",
         "Service",
         "Endpoints",
-        "Ingress",
         "NetworkPolicy",
     }
+    # Terraform owns the ALB and targets the NodePorts; no Ingress needs a controller.
+    assert "Ingress" not in {m["kind"] for m in manifests}
     minor = ".".join(kube_version.split(".")[:2])
     for manifest in manifests:
         kubernetes_validate.validate(manifest, minor, strict=True)
@@ -92,7 +93,33 @@ def test_values_come_from_the_inventory(values_file):
     assert values["externalServices"]["rabbitmq"]["addresses"] == [addresses["k8s-rabbitmq"]]
     assert values["networkPolicy"]["metricsSourceCIDRs"] == [addresses["k8s-monitoring"] + "/32"]
     assert values["secrets"] == {"existingSecret": "growbin-app"}
-    assert values["ingress"]["host"] == "api.growbin.app"
+    assert values["ingress"] == {"enabled": False}
+    node_ports = {
+        h["growbin_api_domain"]: h["growbin_api_node_port"]
+        for h in hosts.values()
+        if "growbin_api_domain" in h
+    }
+    assert {d: v["nodePort"] for d, v in values["api"].items()} == node_ports
+    assert (
+        values["networkPolicy"]["apiSourceCIDRs"]
+        == production["all"]["vars"]["growbin_trusted_proxy_cidrs"]
+    )
+
+
+def test_api_services_are_node_ports_on_the_node_map_ports(values_file):
+    manifests = helm_template(values_file, role_default_kubernetes_version("kubeadm_control_plane"))
+    ports = {
+        h["growbin_api_domain"]: h["growbin_api_node_port"]
+        for h in node_map_hosts().values()
+        if "growbin_api_domain" in h
+    }
+    services = {
+        m["metadata"]["labels"]["app.kubernetes.io/component"]: m["spec"]
+        for m in manifests
+        if m["kind"] == "Service" and m["spec"].get("type") == "NodePort"
+    }
+    assert {c.removeprefix("api-"): s["ports"][0]["nodePort"] for c, s in services.items()} == ports
+    assert all(s["externalTrafficPolicy"] == "Local" for s in services.values())
 
 
 def test_pods_land_on_their_nodes_with_exactly_the_needed_tolerations(values_file):

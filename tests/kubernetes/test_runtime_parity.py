@@ -25,7 +25,6 @@ from pydantic import BaseModel
 from tests.kubernetes.conftest import REPO_ROOT, node_map_hosts, run_playbook
 from tests.kubernetes.test_growbin_app_values import CHART_DIR, HELM_TIMEOUT_S, helm_bin
 
-SECRETS = REPO_ROOT / "tests" / "kubernetes" / "fixtures" / "app-secrets.yml"
 INVENTORIES = ("production", "local")
 RUNTIME_SPECIFIC = {"GROWBIN_API__HOST"}
 URL_SETTINGS = ("GROWBIN_REDIS__URL", "GROWBIN_BROKER__URL")
@@ -47,7 +46,6 @@ def rendered(request, tmp_path_factory) -> dict:
     run_playbook(
         Path(__file__).parent / "render.yml",
         out,
-        f"@{SECRETS}",
         inventory=REPO_ROOT / "inventories" / request.param,
     )
     manifests = subprocess.run(
