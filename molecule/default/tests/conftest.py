@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from growbin_client import Endpoint, Platform, User
 from growbin_nodes import Nodes
-
-# The chart-pods drill (test_chart_pods.py) builds the production image and replaces the
-# local units with the chart's pods; it has not yet passed a clean-clone run, so `make test`
-# leaves it out until it has. GROWBIN_TEST_CHART_PODS=1 runs it against a converged platform.
-collect_ignore = [] if os.environ.get("GROWBIN_TEST_CHART_PODS") == "1" else ["test_chart_pods.py"]
 
 
 @pytest.fixture(scope="session")
