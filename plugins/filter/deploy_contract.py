@@ -161,6 +161,7 @@ def chart_components(
         }
         if process["kind"] != "init":
             values["llm"] = bool(process["llm"])
+            values["objectStore"] = bool(process["object_store"])
         return values
 
     api = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from .conftest import (
     helm_template,
     node_map,
     render,
+    run_helm,
     values_args,
     values_of,
 )
@@ -252,6 +254,80 @@ def test_an_unprovisioned_host_path_is_reported(tmp_path: Path) -> None:
     assert _unprovisioned_host_paths(rendered) == [
         f"{RELEASE}-worker-storage: /var/lib/growbin/wal is owned by 10001, not the pod's user"
     ]
+
+
+def _image_store_mounts(rendered: Rendered) -> dict[str, tuple[str, dict]]:
+    """Deployment or Job -> (mount path, volume) of its `objects` volume, where it has one."""
+    mounts = {}
+    for owner, template in rendered.pod_templates():
+        volumes = {v["name"]: v for v in template["spec"].get("volumes", [])}
+        for container in containers(template):
+            for mount in container.get("volumeMounts", []):
+                if mount["name"] == "objects":
+                    mounts[owner["metadata"]["name"]] = (mount["mountPath"], volumes["objects"])
+    return mounts
+
+
+def _render_with(tmp_path: Path, name: str, overrides: dict) -> subprocess.CompletedProcess[str]:
+    override = tmp_path / f"{name}.yaml"
+    override.write_text(yaml.safe_dump(overrides))
+    return run_helm(
+        "template",
+        RELEASE,
+        str(REPO_ROOT / "charts" / "growbin"),
+        "-f",
+        str(LOCAL_VALUES),
+        "-f",
+        str(override),
+    )
+
+
+def test_the_filesystem_image_store_is_mounted_where_images_are_handled(tmp_path: Path) -> None:
+    """The scan API and both workers see the shared directory at GROWBIN_STORAGE__ROOT, as the
+    systemd units do; nothing else mounts it. With s3 (every CI values set) nobody does."""
+    for values_set in ("local", "production", "minimal", "nginx"):
+        assert _image_store_mounts(render(values_set)) == {}, values_set
+    done = _render_with(
+        tmp_path,
+        "filesystem",
+        {
+            "settings": {
+                "GROWBIN_STORAGE__BACKEND": "filesystem",
+                "GROWBIN_STORAGE__ROOT": "/srv/growbin/images",
+            },
+            "objectStore": {"hostPath": "/mnt/growbin-images"},
+        },
+    )
+    assert done.returncode == 0, done.stderr
+    rendered = Rendered("filesystem", tuple(d for d in yaml.safe_load_all(done.stdout) if d))
+    volume = {"name": "objects", "hostPath": {"path": "/mnt/growbin-images", "type": "Directory"}}
+    assert _image_store_mounts(rendered) == {
+        f"{RELEASE}-{name}": ("/srv/growbin/images", volume)
+        for name in ("scans", "worker-storage", "worker-ai")
+    }
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"settings": {"GROWBIN_STORAGE__BACKEND": "filesystem"}},
+            "api.scans stores scan images on the filesystem backend but objectStore.hostPath "
+            "is empty",
+        ),
+        (
+            {"objectStore": {"hostPath": "/mnt/growbin-images"}},
+            "objectStore.hostPath (/mnt/growbin-images) is set but api.scans uses the s3 backend",
+        ),
+    ],
+    ids=["filesystem-without-directory", "directory-with-s3"],
+)
+def test_the_image_store_backend_and_directory_must_agree(
+    tmp_path: Path, overrides: dict, message: str
+) -> None:
+    done = _render_with(tmp_path, "store", overrides)
+    assert done.returncode != 0
+    assert message in done.stderr, done.stderr
 
 
 def test_production_renders_a_host_path() -> None:

@@ -19,7 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import yaml
-from growbin.core.settings import Settings
+from growbin.core import processes
+from growbin.core.settings import Settings, StorageSettings
 from pydantic import BaseModel
 
 from tests.kubernetes.conftest import REPO_ROOT, node_map_hosts, run_playbook
@@ -167,6 +168,66 @@ def test_deploy_init_is_the_same_command_with_each_domains_settings(rendered):
         assert {k: v for k, v in systemd.items()} == {
             k: v for k, v in chart.items() if not k.endswith("__PASSWORD") or k in passwords
         }, host
+
+
+def image_store_mounts(docs: list[dict]) -> dict[str, tuple[str, str]]:
+    """Component -> (mount path, node directory) of its `objects` hostPath volume."""
+    mounts = {}
+    for doc in docs:
+        if doc["kind"] not in ("Deployment", "Job"):
+            continue
+        pod = doc["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        for container in pod["containers"]:
+            for mount in container.get("volumeMounts", []):
+                if mount["name"] == "objects":
+                    component = doc["metadata"]["labels"]["app.kubernetes.io/component"]
+                    path = volumes["objects"]["hostPath"]["path"]
+                    mounts[component] = (mount["mountPath"], path)
+    return mounts
+
+
+def test_the_filesystem_image_store_is_the_same_directory_in_both_runtimes(rendered):
+    """Where the systemd processes keep scan images on a node directory, the chart's pods of
+    exactly those processes (the contract's object_store ones) mount that same directory there.
+    Locally the node containers share it as one volume; with s3 (production) nothing mounts."""
+    systemd = systemd_processes(rendered)
+    on_disk = {
+        name: env["GROWBIN_STORAGE__ROOT"]
+        for name, env in systemd.items()
+        if env.get("GROWBIN_STORAGE__BACKEND") == "filesystem"
+    }
+    assert on_disk == {} or set(on_disk) == set(systemd), "one backend for every process"
+    image_handlers = {name for name, process in processes.PROCESSES.items() if process.object_store}
+    assert image_store_mounts(rendered["docs"]) == {
+        name: (root, root) for name, root in on_disk.items() if name in image_handlers
+    }
+
+
+def test_the_local_nodes_of_image_handlers_share_the_image_store_volume():
+    """inventories/local's shared volume is on exactly the nodes of object_store processes."""
+    local = yaml.safe_load((REPO_ROOT / "inventories" / "local" / "10-local_nodes.yml").read_text())
+    volumes: dict[str, list[str]] = {}
+
+    def walk(group: dict) -> None:
+        for host, spec in (group.get("hosts") or {}).items():
+            volumes[host] = (spec or {}).get("growbin_local_volumes", [])
+        for child in (group.get("children") or {}).values():
+            walk(child or {})
+
+    walk(local["all"])
+    root = StorageSettings.model_fields["root"].default
+    sharing = {
+        host for host, mounts in volumes.items() if any(m.endswith(f":{root}") for m in mounts)
+    }
+    handlers = set()
+    for host, spec in node_map_hosts().items():
+        queue, domain = spec.get("growbin_worker_queue"), spec.get("growbin_api_domain")
+        name = f"worker-{queue}" if queue else f"api-{domain}" if domain else None
+        if name and processes.PROCESSES[name].object_store:
+            handlers.add(host)
+    assert handlers == {"api-waste", "worker-storage", "worker-ai"}
+    assert sharing == handlers
 
 
 def setting_names(model: type[BaseModel], prefix: str = "GROWBIN_") -> set[str]:

@@ -19,9 +19,14 @@ OFFLINE_MODEL_PATH = "/opt/growbin/models/efficientnet-lite0.onnx"
 # The workers' journal directory: it must outlive the process (and the pod).
 WAL_DIRECTORY = "/var/lib/growbin/wal"
 WAL_FILE = f"{WAL_DIRECTORY}/worker.sqlite3"
-# The image's service account; the systemd runtime's may differ (it is not shared by a volume).
+# The image's service account; the systemd runtime's user gets the same uid by default, so a
+# directory both write (the filesystem image store, a worker journal) has one owner.
 IMAGE_UID = 10001
 API_PORT = 8000
+# Multipart framing (boundaries, part headers) a photo upload carries beyond the image itself.
+# A proxy in front of the scan API lets GROWBIN_SCANS__MAX_UPLOAD_BYTES plus this through, so
+# an oversized photo reaches the API and gets its JSON error, not the proxy's HTML page.
+UPLOAD_REQUEST_OVERHEAD_BYTES = 16 * 1024
 WORKER_METRICS_PORT = 9808
 
 
@@ -63,6 +68,9 @@ class Process:
     ports: dict[str, int] = field(default_factory=dict)
     directories: tuple[Directory, ...] = ()
     files: tuple[File, ...] = ()
+    # Reads or writes scan images: with the filesystem backend (GROWBIN_STORAGE__ROOT) these
+    # processes' nodes must share that directory.
+    object_store: bool = False
 
 
 def _api(domain: str, *, databases: tuple[str, ...], **extra: Any) -> Process:
@@ -93,7 +101,7 @@ PROCESSES: dict[str, Process] = {
         _api("auth", databases=("auth",), signs_tokens=True),
         _api("users", databases=("users",)),
         # The scan API publishes scan tasks: the one API that speaks AMQP.
-        _api("scans", databases=("scans",), broker=True),
+        _api("scans", databases=("scans",), broker=True, object_store=True),
         _api("recycling", databases=("recycling",)),
         _api("locations", databases=("locations",)),
         # Chat grounds its answers in the knowledge base and the user's own scans.
@@ -107,6 +115,7 @@ PROCESSES: dict[str, Process] = {
             broker=True,
             ports=_WORKER_PORTS,
             directories=(_WAL,),
+            object_store=True,
         ),
         Process(
             name="worker-ai",
@@ -119,6 +128,7 @@ PROCESSES: dict[str, Process] = {
             ports=_WORKER_PORTS,
             directories=(_WAL,),
             files=(_MODEL,),
+            object_store=True,
         ),
         # Migrations and seed data; idempotent, run before new code starts.
         Process(
@@ -149,5 +159,6 @@ def contract() -> dict[str, Any]:
     """The contract as plain data (what ``growbin contract`` prints)."""
     return {
         "image_uid": IMAGE_UID,
+        "upload_request_overhead_bytes": UPLOAD_REQUEST_OVERHEAD_BYTES,
         "processes": {name: asdict(process) for name, process in PROCESSES.items()},
     }

@@ -13,6 +13,7 @@ from starlette.datastructures import UploadFile
 from growbin.core.app import DomainSpec
 from growbin.core.db import session_dependency
 from growbin.core.errors import AppError, InvalidRequest
+from growbin.core.processes import UPLOAD_REQUEST_OVERHEAD_BYTES
 from growbin.core.redis import get_redis
 from growbin.core.security import CurrentUser
 from growbin.scans import service
@@ -38,8 +39,6 @@ IdempotencyKey = Annotated[
     ),
 ]
 READ_CHUNK = 1024 * 1024
-# Multipart framing around the file: boundaries and part headers.
-MULTIPART_OVERHEAD = 16 * 1024
 
 router = APIRouter()
 
@@ -69,7 +68,7 @@ async def create_upload(body: UploadRequest, user: CurrentUser) -> UploadTicket:
 async def _read_image(request: Request) -> bytes:
     limit = service.max_upload_bytes()
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
+    if declared and declared.isdigit() and int(declared) > limit + UPLOAD_REQUEST_OVERHEAD_BYTES:
         raise service.too_large(int(declared))
     form = await request.form(max_files=1, max_fields=1)
     try:

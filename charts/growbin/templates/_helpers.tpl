@@ -215,6 +215,35 @@ env:
 {{- end }}
 
 {{/* Volumes every application pod mounts: a writable /tmp under a read-only root. */}}
+{{/*
+Where a component sees the filesystem image store: (dict "root" $ "component" <api or worker
+values>) -> GROWBIN_STORAGE__ROOT (the component's settings over the shared ones, else the
+application's default), or "" when the component does not mount it (s3, or no objectStore).
+*/}}
+{{- define "growbin.objectStorePath" -}}
+{{- if and .component.objectStore .root.Values.objectStore.hostPath -}}
+{{- index (merge (deepCopy .component.settings) .root.Values.settings) "GROWBIN_STORAGE__ROOT" | default "/var/lib/growbin/objects" -}}
+{{- end -}}
+{{- end }}
+
+{{- define "growbin.objectStoreVolumeMount" -}}
+{{- with include "growbin.objectStorePath" . -}}
+- name: objects
+  mountPath: {{ . }}
+{{- end }}
+{{- end }}
+
+{{- define "growbin.objectStoreVolume" -}}
+{{- if include "growbin.objectStorePath" . -}}
+# Directory, not DirectoryOrCreate: the nodes share it (a network mount), and a directory
+# kubelet created would be root's, which the pod's user cannot write.
+- name: objects
+  hostPath:
+    path: {{ .root.Values.objectStore.hostPath }}
+    type: Directory
+{{- end }}
+{{- end }}
+
 {{- define "growbin.tmpVolume" -}}
 - name: tmp
   emptyDir:
@@ -333,8 +362,13 @@ spec:
     {{- end }}
 {{- end }}
 
-{{/* The scans API's upload limit in bytes, which an Ingress in front of it must let through. */}}
-{{- define "growbin.maxUploadBytes" -}}
+{{/*
+The largest request body an Ingress in front of the scans API must let through: its upload
+limit plus the multipart framing the application allows for (the deploy contract's
+upload_request_overhead_bytes, 16 KiB), so an oversized photo gets the API's JSON error.
+*/}}
+{{- define "growbin.maxRequestBodyBytes" -}}
 {{- $settings := merge (deepCopy .Values.api.scans.settings) .Values.settings }}
-{{- required "settings.GROWBIN_SCANS__MAX_UPLOAD_BYTES is needed with ingress.enabled: the Ingress body limit follows it" (index $settings "GROWBIN_SCANS__MAX_UPLOAD_BYTES") }}
+{{- $limit := required "settings.GROWBIN_SCANS__MAX_UPLOAD_BYTES is needed with ingress.enabled: the Ingress body limit follows it" (index $settings "GROWBIN_SCANS__MAX_UPLOAD_BYTES") }}
+{{- add (int64 $limit) 16384 }}
 {{- end }}

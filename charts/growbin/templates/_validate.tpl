@@ -71,6 +71,18 @@ so every render runs them.
 {{- end }}
 {{- end }}
 {{- end }}
+{{- /* The filesystem image store is a directory every image-handling pod must see. */}}
+{{- range $path, $spec := $workloads }}
+{{- if and $spec.enabled $spec.objectStore }}
+{{- $backend := index (merge (deepCopy $spec.settings) $values.settings) "GROWBIN_STORAGE__BACKEND" | default "filesystem" }}
+{{- if and (eq $backend "filesystem") (not $values.objectStore.hostPath) }}
+{{- fail (printf "%s stores scan images on the filesystem backend but objectStore.hostPath is empty: give the node directory its nodes share (an NFS or EFS mount), or use GROWBIN_STORAGE__BACKEND s3" $path) }}
+{{- end }}
+{{- if and (ne $backend "filesystem") $values.objectStore.hostPath }}
+{{- fail (printf "objectStore.hostPath (%s) is set but %s uses the %s backend: the directory would be mounted and never used; leave objectStore.hostPath empty" $values.objectStore.hostPath $path $backend) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- /* Kubernetes counts the preStop pause (5 s) inside the grace period. */}}
 {{- range $domain, $svc := $values.api }}
 {{- $shutdown := index (merge (deepCopy $svc.settings) $values.settings) "GROWBIN_API__GRACEFUL_SHUTDOWN_SECONDS" }}
