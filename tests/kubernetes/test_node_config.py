@@ -54,6 +54,8 @@ def test_defaults_match_the_deploy_contract_and_the_image():
     assert re.search(r"--uid 10001\b", dockerfile) and re.search(r"--gid 10001\b", dockerfile)
     chart = yaml.safe_load((REPO_ROOT / "charts" / "growbin" / "values.yaml").read_text())
     assert chart["runAsUser"] == WAL["owner"]
+    # The systemd runtime's service user owns the same directories (the shared image store).
+    assert role_file("app_systemd", "defaults/main.yml")["app_systemd_user_id"] == WAL["owner"]
     # The storage worker runs where the directory is created.
     assert "worker-storage" in {host["growbin_node_role"] for host in node_map_hosts().values()}
 
