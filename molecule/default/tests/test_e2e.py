@@ -13,7 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from growbin_client import (
+    REPO,
     SEOUL,
     Endpoint,
     EventStream,
@@ -200,6 +202,21 @@ def test_a_bad_request_gets_the_one_error_body(platform: Platform) -> None:
 
     unrouted = platform.http.get("/api/v1/no-such-domain")
     assert_error_body(unrouted, 404, "not_found")
+
+
+def test_an_oversized_photo_gets_the_apis_error_through_the_edge(platform: Platform) -> None:
+    """The edge lets the upload limit plus the multipart framing through (app_settings), so a
+    photo one byte over the limit is refused by the scan API with its JSON error and limit,
+    not by nginx with an HTML page."""
+    settings = yaml.safe_load(
+        (REPO / "roles" / "app_settings" / "defaults" / "main.yml").read_text()
+    )
+    limit = settings["app_settings_scans_max_upload_bytes"]
+    user = platform.new_user()
+    photo = photo_of_a_cup()
+    response = user.upload_photo(photo + b"\0" * (limit + 1 - len(photo)))
+    error = assert_error_body(response, 413, "payload_too_large")
+    assert error["details"] == {"max_bytes": limit}, error
 
 
 def test_the_edge_sets_strict_transport_security(platform: Platform) -> None:
