@@ -20,6 +20,9 @@ find_links=()
 for dir in .cache/wheelhouse/deps-*/; do
   [ -d "$dir" ] && find_links+=(--find-links "$dir")
 done
+# setuptools packs build/lib's copy of a module unless the source is newer: after the clock
+# went back, that was stale code. The build directory goes first (as in app_systemd).
+rm -rf build
 python -m pip wheel --quiet "${find_links[@]}" --wheel-dir "$context/wheels" . "async-timeout>=4.0.3" >&2
 cp "$model" "$context/"
 docker build --quiet -f app/Dockerfile --build-arg "BASE_IMAGE=$base" -t "$tag" "$context" >&2
