@@ -143,6 +143,14 @@ def test_runs_as_the_contract_uid_without_build_tools(image: str) -> None:
     assert found.split() == [], f"installers in the final stage: {found.split()}"
 
 
+def test_no_program_in_the_image_gains_privileges(image: str) -> None:
+    """No set-uid/set-gid file: the base image's sudo, su, mount... are stripped of the bits."""
+    found = run_in_image(
+        image, "-c", "find / -xdev -type f -perm /6000 2>/dev/null; true", entrypoint="sh"
+    )
+    assert found.split() == [], f"set-uid/set-gid programs: {found.split()}"
+
+
 def _differences(image: Any, checkout: Any, path: str = "") -> list[str]:
     if isinstance(image, dict) and isinstance(checkout, dict):
         return [
