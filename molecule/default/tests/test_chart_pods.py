@@ -44,13 +44,6 @@ READY_SECONDS = 150
 SERVING_AGAIN_SECONDS = 120
 SCAN_PROGRESS = ["queued", "processing", "stored", "classifying", "completed"]
 
-# Molecule's verifier names every test file on pytest's command line, so a conftest
-# collect_ignore cannot leave this one out: the module skips itself unless asked for.
-pytestmark = pytest.mark.skipif(
-    os.environ.get("GROWBIN_TEST_CHART_PODS") != "1",
-    reason="the chart-pods drill runs with GROWBIN_TEST_CHART_PODS=1",
-)
-
 
 def clean_env() -> dict[str, str]:
     """The project's own Ansible configuration, not the one Molecule's verifier runs under."""
@@ -163,11 +156,9 @@ def image_map(release: Release, local_image: str) -> dict[str, str]:
     return {reference: local_image}
 
 
-def host_directories() -> list[pr.HostDirectory] | None:
-    """node_config_host_directories, or None while the role does not define it."""
-    entries = pr.node_config_defaults().get("node_config_host_directories")
-    if entries is None:
-        return None
+def host_directories() -> list[pr.HostDirectory]:
+    """node_config_host_directories: what the role provisions for hostPath volumes."""
+    entries = pr.node_config_defaults().get("node_config_host_directories") or []
     return [
         pr.HostDirectory(
             path=entry["path"],
@@ -221,7 +212,7 @@ def chart_pods(
         image_map(release, app_image),
         pr.load_nodes(),
         pr.node_config_defaults()["node_config_role_label"],
-        pr.HostDirectories(workdir / "nodes", host_directories() or []),
+        pr.HostDirectories(workdir / "nodes", host_directories()),
         workdir,
     )
     workloads = release.manifests.workloads()
@@ -423,8 +414,7 @@ def test_every_host_path_is_provisioned_by_node_config(release: Release) -> None
     """Each rendered hostPath is created by node_config on the pod's node, owned by its user;
     the filesystem image store is instead one directory the nodes share (here: one volume)."""
     provisioned = host_directories()
-    if provisioned is None:
-        pytest.skip("roles/node_config/defaults/main.yml has no node_config_host_directories yet")
+    assert provisioned, "roles/node_config/defaults/main.yml has no node_config_host_directories"
     nodes = pr.load_nodes()
     role_label = pr.node_config_defaults()["node_config_role_label"]
     image_store = release.values["objectStore"]["hostPath"]
@@ -449,6 +439,5 @@ def test_every_host_path_is_provisioned_by_node_config(release: Release) -> None
             for container in workload.containers:
                 security = expected_security(workload.spec, container)
                 assert (entry.owner, entry.group) == (security["runAsUser"], security["runAsGroup"])
-    if not checked:
-        pytest.skip("the local values render no hostPath volume")
+    assert checked, "the local values render no hostPath volume: nothing was checked"
     assert len(image_store_sources) <= 1, f"the image store is not shared: {image_store_sources}"
