@@ -359,3 +359,20 @@ def test_metrics_server_container_gets_the_extra_args(tmp_path):
     assert pod["containers"] == [
         {"name": "metrics-server", "args": ["--cert-dir=/tmp", "--kubelet-insecure-tls"]}
     ]
+    # On the control plane: only masters (and monitoring) may reach the kubelets' 10250.
+    assert pod["nodeSelector"] == {"node-role.kubernetes.io/control-plane": ""}
+    assert pod["tolerations"] == [
+        {
+            "key": "node-role.kubernetes.io/control-plane",
+            "operator": "Exists",
+            "effect": "NoSchedule",
+        }
+    ]
+    matrix = yaml.safe_load((REPO_ROOT / "inventories" / "flow_matrix.yml").read_text())
+    kubelet_sources = {
+        source
+        for flow in matrix["growbin_flow_matrix"]
+        if flow["port"] == 10250 and flow["to"] == "k8s_cluster"
+        for source in flow["from"]
+    }
+    assert "masters" in kubelet_sources
