@@ -75,7 +75,8 @@ def rendered_kubeadm(request, tmp_path_factory) -> tuple[str, Path]:
     version = request.param or role_default_kubernetes_version("kubeadm_control_plane")
     out_dir = tmp_path_factory.mktemp(f"kubeadm-{version}")
     extra = () if request.param is None else (f"growbin_kubernetes_version={version}",)
-    run_playbook(Path(__file__).parent / "render.yml", out_dir, *extra)
+    # render.yml, after the credential provider's flag hand-over, as in playbooks/kubernetes.yml.
+    run_playbook(Path(__file__).parent / "render_kubelet.yml", out_dir, *extra)
     return version, out_dir
 
 
