@@ -57,16 +57,21 @@ def role_default_kubernetes_version(role: str) -> str:
     return match.group(1)
 
 
-def node_map_hosts() -> dict[str, dict]:
+def inventory_hosts(inventory: dict) -> dict[str, dict]:
+    """Host -> its variables, from a YAML inventory's `all` tree (groups nest through children)."""
     hosts: dict[str, dict] = {}
 
     def walk(group: dict) -> None:
-        hosts.update(group.get("hosts") or {})
+        hosts.update({host: spec or {} for host, spec in (group.get("hosts") or {}).items()})
         for child in (group.get("children") or {}).values():
             walk(child or {})
 
-    walk(NODE_MAP["all"])
+    walk(inventory["all"])
     return hosts
+
+
+def node_map_hosts() -> dict[str, dict]:
+    return inventory_hosts(NODE_MAP)
 
 
 @pytest.fixture(scope="session", params=KUBERNETES_VERSIONS, ids=lambda v: v or "default")

@@ -23,7 +23,7 @@ from growbin.core import processes
 from growbin.core.settings import Settings, StorageSettings
 from pydantic import BaseModel
 
-from tests.kubernetes.conftest import REPO_ROOT, node_map_hosts, run_playbook
+from tests.kubernetes.conftest import REPO_ROOT, inventory_hosts, node_map_hosts, run_playbook
 from tests.kubernetes.test_growbin_app_values import CHART_DIR, HELM_TIMEOUT_S, helm_bin
 
 INVENTORIES = ("production", "local")
@@ -207,15 +207,9 @@ def test_the_filesystem_image_store_is_the_same_directory_in_both_runtimes(rende
 def test_the_local_nodes_of_image_handlers_share_the_image_store_volume():
     """inventories/local's shared volume is on exactly the nodes of object_store processes."""
     local = yaml.safe_load((REPO_ROOT / "inventories" / "local" / "10-local_nodes.yml").read_text())
-    volumes: dict[str, list[str]] = {}
-
-    def walk(group: dict) -> None:
-        for host, spec in (group.get("hosts") or {}).items():
-            volumes[host] = (spec or {}).get("growbin_local_volumes", [])
-        for child in (group.get("children") or {}).values():
-            walk(child or {})
-
-    walk(local["all"])
+    volumes = {
+        host: spec.get("growbin_local_volumes", []) for host, spec in inventory_hosts(local).items()
+    }
     root = StorageSettings.model_fields["root"].default
     sharing = {
         host for host, mounts in volumes.items() if any(m.endswith(f":{root}") for m in mounts)
