@@ -18,6 +18,9 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
     assert error["request_id"] == response.headers["x-request-id"]
     if code is not None:
         assert error["code"] == code, error
+    if status == 503:
+        # "Unavailable" always says when to come back.
+        assert int(response.headers["retry-after"]) > 0, response.headers
     return error
 
 

@@ -11,9 +11,10 @@ import time
 
 import httpx
 import pytest
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
 from growbin.core import migrations
 from growbin.core.app import DomainSpec, create_app
+from growbin.core.errors import DEPENDENCY_RETRY_AFTER_SECONDS, ServiceUnavailable
 from growbin.core.settings import Environment, Settings
 from support import assert_error
 
@@ -82,6 +83,25 @@ async def test_an_unreachable_database_or_redis_is_a_503_not_a_500():
                 assert response.headers["retry-after"] == "5"
     finally:
         await databases.dispose()
+
+
+async def test_every_503_says_when_to_retry():
+    router = APIRouter()
+
+    @router.get("/app-error")
+    async def app_error() -> None:
+        raise ServiceUnavailable("The image store is unavailable; please try again.")
+
+    @router.get("/http-error")
+    async def http_error() -> None:
+        raise HTTPException(503)
+
+    app = create_app([DomainSpec(name="probe", router=router)], service="probe")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        for path in ("/api/v1/probe/app-error", "/api/v1/probe/http-error"):
+            response = await c.get(path)
+            assert_error(response, 503)
+            assert response.headers["retry-after"] == str(DEPENDENCY_RETRY_AFTER_SECONDS)
 
 
 async def test_health_ready_and_metrics(client):

@@ -11,6 +11,8 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
+from typing import Protocol
 
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
@@ -31,12 +33,19 @@ from growbin.core.redis import close_redis
 from growbin.core.settings import get_settings
 
 
+class BackgroundService(Protocol):
+    async def stop(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class DomainSpec:
     name: str
     router: APIRouter
     # Removes or anonymises one user's data in this domain's database; idempotent.
     purge_user: Callable[[uuid.UUID], Awaitable[None]] | None = None
+    # Loops the domain runs inside every process that serves its API: each callable starts
+    # one (in the running event loop) and returns it; it is stopped when the process stops.
+    background: tuple[Callable[[], BackgroundService], ...] = ()
 
 
 def load_domain(name: str) -> DomainSpec:
@@ -52,19 +61,26 @@ def _operation_id(route: APIRoute) -> str:
 def create_app(domains: Sequence[DomainSpec], *, service: str) -> FastAPI:
     settings = get_settings()
     configure_logging(settings.log_level)
-    consumers = [
-        UserDeletionConsumer(spec.name, spec.purge_user) for spec in domains if spec.purge_user
+
+    def start_consumer(spec: DomainSpec) -> BackgroundService:
+        assert spec.purge_user is not None
+        consumer = UserDeletionConsumer(spec.name, spec.purge_user)
+        consumer.start()
+        return consumer
+
+    starters = [
+        *(partial(start_consumer, spec) for spec in domains if spec.purge_user),
+        *(start for spec in domains for start in spec.background),
     ]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        for consumer in consumers:
-            consumer.start()
+        running = [start() for start in starters]
         try:
             yield
         finally:
-            for consumer in consumers:
-                await consumer.stop()
+            for service in reversed(running):
+                await service.stop()
             await close_databases()
             await close_redis()
 
@@ -94,5 +110,4 @@ def create_app(domains: Sequence[DomainSpec], *, service: str) -> FastAPI:
     for spec in domains:
         app.include_router(spec.router, prefix=api_prefix(spec.name), tags=[spec.name])
     app.state.domains = {spec.name: spec for spec in domains}
-    app.state.user_deletion_consumers = consumers
     return app

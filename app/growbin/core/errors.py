@@ -96,9 +96,15 @@ class RateLimited(AppError):
 
 
 class ServiceUnavailable(AppError):
+    """503: every one is sent with ``Retry-After`` (see error_response)."""
+
     status_code = 503
     code = "service_unavailable"
     message = "A dependency is unavailable."
+
+
+# Seconds a client is told to wait after a 503.
+DEPENDENCY_RETRY_AFTER_SECONDS = 5
 
 
 _HTTP_CODES = {
@@ -135,6 +141,9 @@ def error_response(
     details: Any = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
+    if status_code == ServiceUnavailable.status_code and "Retry-After" not in (headers or {}):
+        # "Unavailable" always says when to come back: clients and proxies retry on it.
+        headers = {**(headers or {}), "Retry-After": str(DEPENDENCY_RETRY_AFTER_SECONDS)}
     body = ErrorBody(
         error=ErrorDetail(
             code=code, message=message, details=details, request_id=current_request_id()
@@ -164,7 +173,6 @@ DEPENDENCY_ERRORS: tuple[type[BaseException], ...] = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
 )
-DEPENDENCY_RETRY_AFTER_SECONDS = 5
 
 
 async def _dependency_error(request: Request, exc: Exception) -> JSONResponse:
@@ -175,7 +183,6 @@ async def _dependency_error(request: Request, exc: Exception) -> JSONResponse:
         ServiceUnavailable.status_code,
         ServiceUnavailable.code,
         "A service this request needs is unavailable; please try again shortly.",
-        headers={"Retry-After": str(DEPENDENCY_RETRY_AFTER_SECONDS)},
     )
 
 

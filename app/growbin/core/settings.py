@@ -156,6 +156,10 @@ class ScansSettings(BaseModel):
     thumbnail_max_side: int = Field(default=320, ge=64, le=1024)
     # Below this confidence a scan asks the user to choose among the top candidates.
     min_confidence: float = Field(default=0.55, ge=0, le=1)
+    # The outbox relay publishes scan tasks as soon as a scan is accepted in this process; it
+    # also looks for pending ones this often (left by another process or a broker outage).
+    outbox_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    outbox_batch_size: int = Field(default=100, ge=1, le=10_000)
 
 
 class ChatSettings(BaseModel):

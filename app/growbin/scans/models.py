@@ -6,9 +6,11 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     Float,
+    Identity,
     Index,
     SmallInteger,
     String,
@@ -80,3 +82,26 @@ class Scan(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class OutboxMessage(Base):
+    """A task the scan API hands to the workers, written in the transaction that accepts it.
+
+    The relay (growbin.scans.outbox) publishes pending rows in ``id`` order with publisher
+    confirms and then sets ``sent_at``; sent rows are kept for a while, then pruned.
+    """
+
+    __tablename__ = "scan_outbox"
+    __table_args__ = (
+        # The relay reads only pending rows, oldest first.
+        Index("ix_scan_outbox_pending", "id", postgresql_where="sent_at IS NULL"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    task: Mapped[str] = mapped_column(String(128))
+    queue: Mapped[str] = mapped_column(String(64))
+    # The Celery task id: fixed per scan and stage, so a second publish is recognisable.
+    task_id: Mapped[str] = mapped_column(String(128))
+    args: Mapped[list[Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

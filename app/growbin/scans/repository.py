@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy import Select, delete, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from growbin.scans.models import STAGES, Scan, ScanStatus
+from growbin.core.tasks import INGEST_TASK, STORAGE_QUEUE, ingest_task_id
+from growbin.scans.models import STAGES, OutboxMessage, Scan, ScanStatus
 
 
 async def get(session: AsyncSession, scan_id: uuid.UUID) -> Scan | None:
@@ -30,8 +31,11 @@ async def insert_queued(
     idempotency_key: str | None,
     fingerprint: str,
     source_key: str,
-) -> bool:
-    """Insert a queued scan; False if another request took the idempotency key first."""
+) -> Scan | None:
+    """Insert a queued scan and its ingest task in the outbox (the caller's transaction).
+
+    None, and nothing written, if another request took the idempotency key first.
+    """
     statement = (
         insert(Scan)
         .values(
@@ -44,9 +48,20 @@ async def insert_queued(
             source_key=source_key,
         )
         .on_conflict_do_nothing(constraint="uq_scans_user_id_idempotency_key")
-        .returning(Scan.id)
+        .returning(Scan)
     )
-    return (await session.scalar(statement)) is not None
+    scan = (await session.scalars(statement)).first()
+    if scan is None:
+        return None
+    session.add(
+        OutboxMessage(
+            task=INGEST_TASK,
+            queue=STORAGE_QUEUE,
+            task_id=ingest_task_id(str(scan_id)),
+            args=[str(scan_id), str(user_id), source_key],
+        )
+    )
+    return scan
 
 
 async def history(
@@ -84,11 +99,48 @@ async def delete_user(session: AsyncSession, user_id: uuid.UUID) -> None:
     await session.execute(delete(Scan).where(Scan.user_id == user_id))
 
 
-async def mark_failed(session: AsyncSession, scan_id: uuid.UUID, reason: str) -> None:
-    scan = await get(session, scan_id)
-    if scan is not None and scan.stage < STAGES[ScanStatus.FAILED]:
-        scan.status = ScanStatus.FAILED
-        scan.stage = STAGES[ScanStatus.FAILED]
-        scan.failure_reason = reason
-        scan.completed_at = func.now()
-        scan.updated_at = func.now()
+def try_relay_lock(key: int) -> Select[tuple[bool]]:
+    """Take the relay's advisory lock for the transaction, or answer False at once."""
+    return select(func.pg_try_advisory_xact_lock(key))
+
+
+async def pending_outbox(session: AsyncSession, limit: int) -> list[OutboxMessage]:
+    """The oldest unsent outbox messages, locked until the transaction ends."""
+    query = (
+        select(OutboxMessage)
+        .where(OutboxMessage.sent_at.is_(None))
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+        .with_for_update()
+    )
+    return list(await session.scalars(query))
+
+
+async def mark_outbox_sent(session: AsyncSession, ids: list[int]) -> None:
+    await session.execute(
+        update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(sent_at=func.now())
+    )
+
+
+async def outbox_backlog(session: AsyncSession) -> tuple[int, float]:
+    """How many messages wait to be published, and the age of the oldest in seconds."""
+    row = (
+        await session.execute(
+            select(
+                func.count(),
+                func.coalesce(
+                    func.extract("epoch", func.now() - func.min(OutboxMessage.created_at)), 0
+                ),
+            ).where(OutboxMessage.sent_at.is_(None))
+        )
+    ).one()
+    return int(row[0]), float(row[1])
+
+
+async def prune_outbox(session: AsyncSession, older_than_seconds: int) -> int:
+    result = await session.execute(
+        delete(OutboxMessage).where(
+            OutboxMessage.sent_at < func.now() - timedelta(seconds=older_than_seconds)
+        )
+    )
+    return result.rowcount or 0

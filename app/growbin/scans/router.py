@@ -16,7 +16,7 @@ from growbin.core.errors import AppError, InvalidRequest
 from growbin.core.processes import UPLOAD_REQUEST_OVERHEAD_BYTES
 from growbin.core.redis import get_redis
 from growbin.core.security import CurrentUser
-from growbin.scans import service
+from growbin.scans import outbox, service
 from growbin.scans.schemas import (
     Scan,
     ScanAccepted,
@@ -195,4 +195,10 @@ async def scan_events(
     )
 
 
-domain = DomainSpec(name="scans", router=router, purge_user=service.purge_user)
+domain = DomainSpec(
+    name="scans",
+    router=router,
+    purge_user=service.purge_user,
+    # Wherever the scans API runs, its outbox relay runs: both runtimes, every replica.
+    background=(outbox.start_relay,),
+)

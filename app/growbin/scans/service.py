@@ -24,7 +24,7 @@ from growbin.core.storage import (
     ObjectNotFound,
     get_store,
 )
-from growbin.scans import images, progress, repository
+from growbin.scans import images, outbox, progress, repository
 from growbin.scans.models import TERMINAL_STATUSES, Scan, ScanStatus
 from growbin.scans.schemas import (
     CategoryCount,
@@ -38,8 +38,6 @@ from growbin.scans.schemas import Scan as ScanView
 
 log = logging.getLogger(__name__)
 
-INGEST_TASK = "growbin.scans.ingest"
-STORAGE_QUEUE = "storage"
 # An SSE connection ends after this long even if the scan is still running; the client
 # reconnects with Last-Event-ID and resumes.
 SSE_MAX_SECONDS = 300
@@ -124,18 +122,6 @@ async def _existing(
     return found
 
 
-async def _enqueue(scan_id: uuid.UUID, user_id: uuid.UUID, source_key: str) -> None:
-    from growbin.worker.celery_app import app as celery_app
-
-    await asyncio.to_thread(
-        celery_app.send_task,
-        INGEST_TASK,
-        args=[str(scan_id), str(user_id), source_key],
-        queue=STORAGE_QUEUE,
-        task_id=f"ingest-{scan_id}",
-    )
-
-
 async def _publish(redis: Redis, scan_id: uuid.UUID, status: ScanStatus, data: dict) -> None:
     try:
         await progress.publish(
@@ -165,7 +151,7 @@ async def _accept(
         except Exception as exc:
             log.exception("could not store the upload of scan %s", scan_id)
             raise ServiceUnavailable("The image store is unavailable; please try again.") from exc
-    inserted = await repository.insert_queued(
+    scan = await repository.insert_queued(
         session,
         scan_id=scan_id,
         user_id=user_id,
@@ -173,27 +159,20 @@ async def _accept(
         fingerprint=fingerprint,
         source_key=source_key,
     )
-    if not inserted:
+    if scan is None:
         # A concurrent request with the same key won the insert.
         await session.rollback()
         assert idempotency_key is not None
         existing = await _existing(session, user_id, idempotency_key, fingerprint)
         assert existing is not None
         return existing, False
-    await session.commit()
-    # Announced before it is queued, so "queued" always precedes the workers' events.
+    # Announced before the commit that makes the task visible to the relay, so "queued"
+    # always precedes the workers' events (a scan whose commit fails is never shown).
     await _publish(redis, scan_id, ScanStatus.QUEUED, {})
-    try:
-        await _enqueue(scan_id, user_id, source_key)
-    except Exception as exc:
-        log.exception("could not queue scan %s", scan_id)
-        reason = "The scan could not be queued; please try again."
-        await repository.mark_failed(session, scan_id, reason)
-        await session.commit()
-        await _publish(redis, scan_id, ScanStatus.FAILED, {"reason": reason})
-        raise ServiceUnavailable("The scan queue is unavailable; please try again.") from exc
-    scan = await repository.get(session, scan_id)
-    assert scan is not None
+    # The scan and its ingest task commit together; the relay hands the task to the broker,
+    # now or, while RabbitMQ is away, when it is back.
+    await session.commit()
+    outbox.wake()
     return scan, True
 
 

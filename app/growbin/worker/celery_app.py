@@ -22,13 +22,10 @@ from celery.signals import worker_ready, worker_shutdown
 from kombu import Exchange, Queue
 
 from growbin.core.settings import get_settings
+from growbin.core.tasks import AI_QUEUE, CLASSIFY_TASK, INGEST_TASK, STORAGE_QUEUE
 
 log = logging.getLogger(__name__)
 
-STORAGE_QUEUE = "storage"
-AI_QUEUE = "ai"
-INGEST_TASK = "growbin.scans.ingest"
-CLASSIFY_TASK = "growbin.scans.classify"
 DEAD_LETTER_EXCHANGE = "growbin.dlx"
 TASK_EXCHANGE = Exchange("growbin", type="direct", durable=True)
 # A task that runs longer than this is killed (and, with acks_late, redelivered).

@@ -23,11 +23,12 @@ from celery import Task
 from celery.exceptions import Reject
 
 from growbin.core.storage import ObjectNotFound, ObjectTooLarge
+from growbin.core.tasks import AI_QUEUE, CLASSIFY_TASK, INGEST_TASK, classify_task_id
 from growbin.scans import guidance, images
 from growbin.scans.models import ScanStatus
 from growbin.scans.service import image_key, thumbnail_key
 from growbin.vision.base import ClassificationFailed, ProviderUnavailable, get_classifier
-from growbin.worker.celery_app import AI_QUEUE, CLASSIFY_TASK, INGEST_TASK, app
+from growbin.worker.celery_app import app
 from growbin.worker.metrics import TASKS
 from growbin.worker.runtime import Runtime, get_runtime
 
@@ -165,7 +166,7 @@ def ingest(self: Task, scan_id: str, user_id: str, source_key: str) -> None:
         image_url=runtime.store.public_url(image_key(scan_id)),
         thumbnail_url=runtime.store.public_url(thumbnail_key(scan_id)),
     )
-    classify.apply_async(args=[scan_id, user_id], queue=AI_QUEUE, task_id=f"classify-{scan_id}")
+    classify.apply_async(args=[scan_id, user_id], queue=AI_QUEUE, task_id=classify_task_id(scan_id))
     # The original may carry GPS and camera EXIF: only the clean copies are kept.
     try:
         runtime.store.delete(source_key)

@@ -30,6 +30,7 @@ RABBITMQ_UNIT = "rabbitmq-server"
 # The cluster itself: Debian's `postgresql` unit is only an umbrella that runs nothing.
 POSTGRESQL_UNIT = "postgresql@15-main"
 PG_OUTAGE_SECONDS = float(os.environ.get("GROWBIN_E2E_PG_OUTAGE_SECONDS", "30"))
+BROKER_OUTAGE_SECONDS = 30.0
 # Long enough to show a scan waits for the stopped worker, not merely that it was slow.
 AI_OUTAGE_SECONDS = 5.0
 # A scan redelivered after a fault may wait out the worker's retry backoff first.
@@ -98,6 +99,24 @@ def test_everyone_reconnects_after_a_rabbitmq_restart(user: User, nodes: Nodes) 
     # A new scan needs the API's publisher and both workers' consumers connected again.
     after = accept_scan(user)
     assert_completed(user, after)
+
+
+def test_scans_sent_while_rabbitmq_is_stopped_are_accepted_and_complete(
+    user: User, nodes: Nodes
+) -> None:
+    # The scan API writes each scan with its task in PostgreSQL (the outbox) and answers 202;
+    # its relay publishes the tasks once RabbitMQ is back.
+    accepted: list[str] = []
+    with nodes.stopped("k8s-rabbitmq", RABBITMQ_UNIT, user):
+        outage_ends = time.monotonic() + BROKER_OUTAGE_SECONDS
+        while time.monotonic() < outage_ends:
+            accepted.append(accept_scan(user))
+            time.sleep(BROKER_OUTAGE_SECONDS / 6)
+        waiting = [user.scan(scan_id).json()["status"] for scan_id in accepted]
+        assert waiting == ["queued"] * len(accepted), waiting
+    assert len(accepted) >= 5, accepted
+    for scan_id in accepted:
+        assert_completed(user, scan_id)
 
 
 def ask_about(user: User, scan_id: str) -> EventStream:

@@ -13,16 +13,20 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pika
 import pytest
@@ -64,13 +68,13 @@ def stop_process(process: subprocess.Popen, timeout: float = 20) -> None:
             process.wait(5)
 
 
-def amqp_parameters() -> pika.URLParameters:
-    # Set by tests/app/conftest.py from .cache/test-services.env.
-    return pika.URLParameters(os.environ["GROWBIN_BROKER__URL"])
+def amqp_parameters(url: str | None = None) -> pika.URLParameters:
+    # The test services' broker by default (tests/app/conftest.py, .cache/test-services.env).
+    return pika.URLParameters(url or os.environ["GROWBIN_BROKER__URL"])
 
 
-def queue_depths() -> dict[str, int]:
-    connection = pika.BlockingConnection(amqp_parameters())
+def queue_depths(url: str | None = None) -> dict[str, int]:
+    connection = pika.BlockingConnection(amqp_parameters(url))
     try:
         channel = connection.channel()
         depths = {}
@@ -198,6 +202,69 @@ class Stack:
         self.workers.clear()
 
 
+class PrivateRabbitMQ:
+    """A throwaway RabbitMQ node (own ports, own data), so restarting it disturbs nobody."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="growbin-rmq-", dir="/tmp"))
+        self.port = free_port()
+        self.node = f"growbin-fault-{self.port}@localhost"
+        self.password = secrets.token_hex(16)
+        (self.dir / "enabled_plugins").write_text("[].\n")
+        shutil.chown(self.dir, "rabbitmq")
+        self.env = {
+            **os.environ,
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(free_port()),
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+            "RABBITMQ_MNESIA_BASE": str(self.dir / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.dir / "log"),
+            "RABBITMQ_PID_FILE": str(self.dir / "pid"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "enabled_plugins"),
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+        }
+        self.running = False
+
+    @property
+    def url(self) -> str:
+        return f"amqp://growbin_fault:{self.password}@127.0.0.1:{self.port}/growbin"
+
+    def ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["rabbitmqctl", "-n", self.node, "-q", *args],
+            env=self.env,
+            check=check,
+            capture_output=True,
+            timeout=90,
+        )
+
+    def start(self) -> None:
+        subprocess.run(["rabbitmq-server", "-detached"], env=self.env, check=True, timeout=30)
+        self.running = True
+        deadline = time.monotonic() + 60
+        while self.ctl("status", check=False).returncode != 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"RabbitMQ node {self.node} did not start")
+            time.sleep(0.5)
+        self.ctl("--timeout", "60", "await_startup")
+
+    def configure(self) -> None:
+        self.ctl("add_vhost", "growbin")
+        self.ctl("add_user", "growbin_fault", self.password)
+        self.ctl("set_permissions", "-p", "growbin", "growbin_fault", ".*", ".*", ".*")
+
+    def stop(self) -> None:
+        self.ctl("stop")
+        self.running = False
+
+    def remove(self) -> None:
+        if self.running:
+            self.ctl("stop", check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 def start_api(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
     with log.open("wb") as out:
         api = subprocess.Popen(
@@ -217,6 +284,98 @@ def start_api(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
         )
     wait_for_port(port, api, log, START_TIMEOUT)
     return api
+
+
+@dataclass
+class BrokerStack:
+    """An API and workers on a private RabbitMQ node and a private scans database.
+
+    The scans database is private too: the outbox belongs to the database, and a relay of
+    another API on the shared database would hand these scans to the shared broker.
+    """
+
+    stack: Stack
+    rabbit: PrivateRabbitMQ
+    api: subprocess.Popen | None = None
+
+    def start_api(self) -> None:
+        port = int(self.stack.api_url.rsplit(":", 1)[1])
+        self.api = start_api(self.stack.env, port, self.stack.tmp / f"api-broker-{port}.log")
+
+    def kill_api(self) -> None:
+        """SIGKILL the API (and so its outbox relay) wherever it is."""
+        assert self.api is not None
+        os.killpg(self.api.pid, signal.SIGKILL)
+        self.api.wait(10)
+        self.api = None
+
+    def queue_depths(self) -> dict[str, int]:
+        return queue_depths(self.rabbit.url)
+
+
+@contextlib.asynccontextmanager
+async def admin_connection(env: dict[str, str]) -> AsyncIterator[asyncpg.Connection]:
+    admin = await asyncpg.connect(
+        host=env["GROWBIN_DATABASE__HOST"],
+        port=int(env["GROWBIN_DATABASE__PORT"]),
+        user=env["GROWBIN_DATABASE__SCANS__USER"],
+        password=env["GROWBIN_DATABASE__SCANS__PASSWORD"],
+        database="postgres",
+    )
+    try:
+        yield admin
+    finally:
+        await admin.close()
+
+
+async def create_scans_database(env: dict[str, str], name: str) -> None:
+    async with admin_connection(env) as admin:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    await asyncio.to_thread(
+        subprocess.run,
+        ["growbin", "migrate", "--domain", "scans"],
+        env={**env, "GROWBIN_DATABASE__SCANS__NAME": name},
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+async def drop_database(env: dict[str, str], name: str) -> None:
+    async with admin_connection(env) as admin:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def private_broker(scans_stack: Stack) -> AsyncIterator[BrokerStack]:
+    rabbit = PrivateRabbitMQ()
+    database = scans_stack.env["GROWBIN_DATABASE__SCANS__NAME"] + "_broker"
+    env = {
+        **scans_stack.env,
+        "GROWBIN_BROKER__URL": rabbit.url,
+        "GROWBIN_DATABASE__SCANS__NAME": database,
+    }
+    stack = Stack(
+        f"http://127.0.0.1:{free_port()}",
+        env,
+        scans_stack.objects,
+        scans_stack.tmp,
+        scans_stack.fake_model,
+    )
+    broker = BrokerStack(stack, rabbit)
+    try:
+        await asyncio.to_thread(rabbit.start)
+        await asyncio.to_thread(rabbit.configure)
+        await create_scans_database(env, database)
+        await asyncio.to_thread(broker.start_api)
+        yield broker
+    finally:
+        stack.stop_workers()
+        if broker.api is not None:
+            stop_process(broker.api)
+        await asyncio.to_thread(rabbit.remove)
+        await drop_database(env, database)
 
 
 @pytest.fixture(scope="session")
@@ -352,3 +511,24 @@ async def wait_for_scan(
         if time.monotonic() > deadline:
             raise AssertionError(f"scan {scan_id} still {body['status']} after {within}s")
         await asyncio.sleep(0.2)
+
+
+async def post_photo(api, headers, data: bytes):
+    response = await api.post(
+        "/api/v1/scans", headers=headers, files={"image": ("p.jpg", data, "image/jpeg")}
+    )
+    assert response.status_code == 202, response.text
+    return response.json()["id"]
+
+
+async def wait_until(condition, within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+async def user_stats(api, headers) -> dict[str, int]:
+    body = (await api.get("/api/v1/users/me/stats", headers=headers)).json()
+    return {c["category"]: c["scans"] for c in body["categories"]}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -18,12 +17,15 @@ import pytest
 from conftest import (
     Stack,
     free_port,
+    post_photo,
     purge_queues,
     queue_depths,
     read_events,
     start_api,
     stop_process,
+    user_stats,
     wait_for_scan,
+    wait_until,
 )
 from growbin.scans import progress
 from redis import Redis
@@ -34,27 +36,6 @@ pytestmark = pytest.mark.integration
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 # The issue asks for 30 s; CI keeps the default shorter, the mechanism is the same.
 PG_OUTAGE_SECONDS = float(os.environ.get("GROWBIN_TEST_PG_OUTAGE_SECONDS", "8"))
-
-
-async def post_photo(api, headers, data: bytes):
-    response = await api.post(
-        "/api/v1/scans", headers=headers, files={"image": ("p.jpg", data, "image/jpeg")}
-    )
-    assert response.status_code == 202, response.text
-    return response.json()["id"]
-
-
-async def wait_until(condition, within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not await condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
-
-
-async def user_stats(api, headers) -> dict[str, int]:
-    body = (await api.get("/api/v1/users/me/stats", headers=headers)).json()
-    return {c["category"]: c["scans"] for c in body["categories"]}
 
 
 async def test_worker_killed_mid_task_completes_exactly_once(scans_stack, api, new_user):
@@ -289,6 +270,11 @@ async def test_postgresql_outage_loses_nothing(private_stack):
         headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
         scan_ids = [await post_photo(api, headers, small_png(n)) for n in range(4)]
 
+        # Handed to the broker (the outbox lives in PostgreSQL): a worker has started each.
+        async def all_started() -> bool:
+            return all(redis.xlen(progress.events_key(s)) > 1 for s in scan_ids)
+
+        await wait_until(all_started, 30, "the workers to start every scan")
         await asyncio.to_thread(postgres.stop)
         outage_started = time.monotonic()
         try:
@@ -322,104 +308,20 @@ async def test_postgresql_outage_loses_nothing(private_stack):
     redis.close()
 
 
-class PrivateRabbitMQ:
-    """A throwaway RabbitMQ node (own ports, own data), so restarting it disturbs nobody."""
-
-    def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="growbin-rmq-", dir="/tmp"))
-        self.port = free_port()
-        self.node = f"growbin-fault-{self.port}@localhost"
-        self.password = secrets.token_hex(16)
-        (self.dir / "enabled_plugins").write_text("[].\n")
-        shutil.chown(self.dir, "rabbitmq")
-        self.env = {
-            **os.environ,
-            "RABBITMQ_NODENAME": self.node,
-            "RABBITMQ_NODE_PORT": str(self.port),
-            "RABBITMQ_DIST_PORT": str(free_port()),
-            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
-            "ERL_EPMD_ADDRESS": "127.0.0.1",
-            "RABBITMQ_MNESIA_BASE": str(self.dir / "mnesia"),
-            "RABBITMQ_LOG_BASE": str(self.dir / "log"),
-            "RABBITMQ_PID_FILE": str(self.dir / "pid"),
-            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "enabled_plugins"),
-            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
-        }
-        self.running = False
-
-    @property
-    def url(self) -> str:
-        return f"amqp://growbin_fault:{self.password}@127.0.0.1:{self.port}/growbin"
-
-    def ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            ["rabbitmqctl", "-n", self.node, "-q", *args],
-            env=self.env,
-            check=check,
-            capture_output=True,
-            timeout=90,
-        )
-
-    def start(self) -> None:
-        subprocess.run(["rabbitmq-server", "-detached"], env=self.env, check=True, timeout=30)
-        self.running = True
-        deadline = time.monotonic() + 60
-        while self.ctl("status", check=False).returncode != 0:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"RabbitMQ node {self.node} did not start")
-            time.sleep(0.5)
-        self.ctl("--timeout", "60", "await_startup")
-
-    def configure(self) -> None:
-        self.ctl("add_vhost", "growbin")
-        self.ctl("add_user", "growbin_fault", self.password)
-        self.ctl("set_permissions", "-p", "growbin", "growbin_fault", ".*", ".*", ".*")
-
-    def stop(self) -> None:
-        self.ctl("stop")
-        self.running = False
-
-    def remove(self) -> None:
-        if self.running:
-            self.ctl("stop", check=False)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-@pytest.fixture
-async def private_broker(scans_stack: Stack):
-    rabbit = PrivateRabbitMQ()
-    api_process = None
-    try:
-        await asyncio.to_thread(rabbit.start)
-        await asyncio.to_thread(rabbit.configure)
-        env = {**scans_stack.env, "GROWBIN_BROKER__URL": rabbit.url}
-        port = free_port()
-        api_process = await asyncio.to_thread(
-            start_api, env, port, scans_stack.tmp / "api-broker.log"
-        )
-        stack = Stack(
-            f"http://127.0.0.1:{port}",
-            env,
-            scans_stack.objects,
-            scans_stack.tmp,
-            scans_stack.fake_model,
-        )
-        yield stack, rabbit
-        stack.stop_workers()
-    finally:
-        if api_process is not None:
-            stop_process(api_process)
-        await asyncio.to_thread(rabbit.remove)
-
-
 async def test_broker_restart_with_scans_queued(private_broker, api, new_user):
-    stack, rabbit = private_broker
+    stack = private_broker.stack
     headers = await new_user()  # accounts live in PostgreSQL, shared by both APIs
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as broker_api:
-        # No worker yet: the scans wait in the durable queue.
+        # No worker yet: once relayed, the scans wait in the durable queue.
         scan_ids = [await post_photo(broker_api, headers, small_png(n)) for n in range(5)]
-        await asyncio.to_thread(rabbit.stop)
-        await asyncio.to_thread(rabbit.start)
+
+        async def all_queued() -> bool:
+            depths = await asyncio.to_thread(private_broker.queue_depths)
+            return depths["storage"] == len(scan_ids)
+
+        await wait_until(all_queued, 30, "the scans to be published")
+        await asyncio.to_thread(private_broker.rabbit.stop)
+        await asyncio.to_thread(private_broker.rabbit.start)
         stack.start_worker("openai")
         for scan_id in scan_ids:
             scan = await wait_for_scan(broker_api, scan_id, headers, within=60)

@@ -7,7 +7,9 @@ import sqlite3
 import time
 
 import pytest
-from growbin.scans import images
+from growbin.core.app import load_domain
+from growbin.core.processes import PROCESSES, api_process
+from growbin.scans import images, outbox
 from growbin.scans.models import ScanStatus
 from growbin.worker.drain import fold
 from growbin.worker.journal import Journal
@@ -88,3 +90,15 @@ def test_retry_delays_grow_with_jitter_and_a_cap():
         delays = [retry_delay(retries, 2.0, 60.0) for _ in range(50)]
         assert all(ceiling / 2 <= d <= ceiling for d in delays)
         assert len(set(delays)) > 1
+
+
+def test_the_outbox_relay_runs_wherever_the_scans_api_runs():
+    # Both runtimes start `growbin api scans` from the deploy contract; the relay starts with
+    # the scans domain, so it needs the broker and the scans database that process gets.
+    assert outbox.start_relay in load_domain("scans").background
+    process = api_process("scans")
+    assert process.broker and "scans" in process.databases
+    others = [p.name for p in PROCESSES.values() if p.kind == "api" and p.name != "api-scans"]
+    assert all(
+        outbox.start_relay not in load_domain(n.removeprefix("api-")).background for n in others
+    )
