@@ -61,7 +61,7 @@ DOMAINS = ("auth", "users", "scans")
 MODEL_LATENCY = 0.3
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # Processes whose CPU counts as "outside the model", besides the API and the worker.
-SERVICE_COMMANDS = ("beam.smp", "postgres", "redis-server")
+SERVICE_COMMANDS = {"rabbitmq": "beam.smp", "postgres": "postgres", "redis": "redis-server"}
 TERMINAL = ("completed", "needs_clarification", "failed")
 
 
@@ -74,6 +74,8 @@ class Result:
     theoretical_per_second: float
     ratio: float
     cpu_ms_per_scan: float
+    # The same, per process: api, worker, rabbitmq, postgres, redis.
+    cpu_ms_per_scan_by_process: dict[str, float]
     added_latency_p50_ms: float
     added_latency_p99_ms: float
     failed: int
@@ -92,12 +94,12 @@ def cpu_seconds(pids: set[int]) -> float:
     return total / CLOCK_TICKS
 
 
-def service_pids() -> set[int]:
+def service_pids(command: str) -> set[int]:
     pids = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "comm").read_text().strip() in SERVICE_COMMANDS:
+                if (entry / "comm").read_text().strip() == command:
                     pids.add(int(entry.name))
             except OSError:
                 continue
@@ -229,14 +231,20 @@ async def measure(
     redis = Redis.from_url(env["GROWBIN_REDIS__URL"], decode_responses=True)
     try:
         async with httpx.AsyncClient(base_url=api_url, timeout=60, limits=limits) as api:
-            pids = group_pids(api_process.pid) | group_pids(worker.pid) | service_pids()
+            processes = {
+                "api": group_pids(api_process.pid),
+                "worker": group_pids(worker.pid),
+                **{name: service_pids(command) for name, command in SERVICE_COMMANDS.items()},
+            }
             headers = await token(api)
             await load(api, redis, headers, concurrency, 3)  # warm-up
-            cpu_before = cpu_seconds(pids)
+            cpu_before = {name: cpu_seconds(pids) for name, pids in processes.items()}
             started = time.monotonic()
             latencies, _, failed = await load(api, redis, headers, concurrency, seconds)
             elapsed = time.monotonic() - started
-            cpu_used = cpu_seconds(pids) - cpu_before
+            cpu_used = {
+                name: cpu_seconds(pids) - cpu_before[name] for name, pids in processes.items()
+            }
             backlog = journal_depth(metrics_port)
     finally:
         await redis.aclose()
@@ -252,7 +260,10 @@ async def measure(
         scans_per_second=round(rate, 1),
         theoretical_per_second=round(theoretical, 1),
         ratio=round(rate / theoretical, 3),
-        cpu_ms_per_scan=round(1000 * cpu_used / max(done, 1), 1),
+        cpu_ms_per_scan=round(1000 * sum(cpu_used.values()) / max(done, 1), 1),
+        cpu_ms_per_scan_by_process={
+            name: round(1000 * used / max(done, 1), 1) for name, used in cpu_used.items()
+        },
         added_latency_p50_ms=round(1000 * statistics.median(added), 1),
         added_latency_p99_ms=round(1000 * percentile(added, 0.99), 1),
         failed=failed,
@@ -319,14 +330,16 @@ def main() -> int:
     print()
     print(
         "| pool | scans/s | theoretical | ratio | CPU ms/scan outside model "
+        "| of which api / worker / rabbitmq / postgres / redis "
         "| p50 added | p99 added | journal backlog |"
     )
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
+        split = " / ".join(str(ms) for ms in r.cpu_ms_per_scan_by_process.values())
         print(
             f"| {r.concurrency} | {r.scans_per_second} | {r.theoretical_per_second} | {r.ratio} "
-            f"| {r.cpu_ms_per_scan} | {r.added_latency_p50_ms} ms | {r.added_latency_p99_ms} ms "
-            f"| {r.journal_backlog} |"
+            f"| {r.cpu_ms_per_scan} | {split} "
+            f"| {r.added_latency_p50_ms} ms | {r.added_latency_p99_ms} ms | {r.journal_backlog} |"
         )
     return 0
 

@@ -5,12 +5,33 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, delete, func, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Select, bindparam, delete, func, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from growbin.core.tasks import INGEST_TASK, STORAGE_QUEUE, ingest_task_id
 from growbin.scans.models import STAGES, OutboxMessage, Scan, ScanStatus
+
+# The scan and its ingest task in one statement: the task row exists exactly when the scan row
+# was inserted. Written as SQL because SQLAlchemy does not cache the compiled form of
+# PostgreSQL's INSERT ... ON CONFLICT; this text is compiled once.
+_ACCEPT = text(
+    """
+    WITH accepted AS (
+        INSERT INTO scans
+            (id, user_id, idempotency_key, request_fingerprint, status, stage, source_key)
+        VALUES
+            (:id, :user_id, :idempotency_key, :fingerprint, :status, :stage, :source_key)
+        ON CONFLICT ON CONSTRAINT uq_scans_user_id_idempotency_key DO NOTHING
+        RETURNING *
+    ), queued AS (
+        INSERT INTO scan_outbox (task, queue, task_id, args)
+        SELECT CAST(:task AS text), CAST(:queue AS text), CAST(:task_id AS text), :args
+        FROM accepted
+    )
+    SELECT * FROM accepted
+    """
+).bindparams(bindparam("args", type_=JSONB))
 
 
 async def get(session: AsyncSession, scan_id: uuid.UUID) -> Scan | None:
@@ -36,32 +57,21 @@ async def insert_queued(
 
     None, and nothing written, if another request took the idempotency key first.
     """
-    statement = (
-        insert(Scan)
-        .values(
-            id=scan_id,
-            user_id=user_id,
-            idempotency_key=idempotency_key,
-            request_fingerprint=fingerprint,
-            status=ScanStatus.QUEUED,
-            stage=STAGES[ScanStatus.QUEUED],
-            source_key=source_key,
-        )
-        .on_conflict_do_nothing(constraint="uq_scans_user_id_idempotency_key")
-        .returning(Scan)
-    )
-    scan = (await session.scalars(statement)).first()
-    if scan is None:
-        return None
-    session.add(
-        OutboxMessage(
-            task=INGEST_TASK,
-            queue=STORAGE_QUEUE,
-            task_id=ingest_task_id(str(scan_id)),
-            args=[str(scan_id), str(user_id), source_key],
-        )
-    )
-    return scan
+    statement = select(Scan).from_statement(_ACCEPT)
+    params = {
+        "id": scan_id,
+        "user_id": user_id,
+        "idempotency_key": idempotency_key,
+        "fingerprint": fingerprint,
+        "status": ScanStatus.QUEUED.value,
+        "stage": STAGES[ScanStatus.QUEUED],
+        "source_key": source_key,
+        "task": INGEST_TASK,
+        "queue": STORAGE_QUEUE,
+        "task_id": ingest_task_id(str(scan_id)),
+        "args": [str(scan_id), str(user_id), source_key],
+    }
+    return (await session.scalars(statement, params)).first()
 
 
 async def history(
