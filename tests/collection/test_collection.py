@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -86,6 +87,25 @@ def test_ansible_doc_shows_the_documented_options(installed):
     assert "Time zone of every node" in out
 
 
+def _wait_for_boot(container: str, timeout: float = 120) -> None:
+    # Right after the container starts, systemd's bus may not be up yet ("Failed to connect
+    # to bus") and the command fails at once: ask again until systemd answers (as
+    # molecule/shared/create.yml does), or a playbook races the boot.
+    deadline = time.monotonic() + timeout
+    while True:
+        state = subprocess.run(
+            ["docker", "exec", container, "systemctl", "is-system-running", "--wait"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        ).stdout.strip()
+        if state in ("running", "degraded"):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{container}: systemd did not finish booting ({state!r})")
+        time.sleep(1)
+
+
 @pytest.fixture(scope="module")
 def node():
     name = f"growbin-collection-test-{uuid.uuid4().hex[:8]}"
@@ -100,11 +120,7 @@ def node():
         args += ["--cap-add", cap]
     subprocess.run([*args, NODE_IMAGE], check=True, capture_output=True, timeout=120)
     try:
-        subprocess.run(
-            ["docker", "exec", name, "systemctl", "is-system-running", "--wait"],
-            capture_output=True,
-            timeout=120,
-        )
+        _wait_for_boot(name)
         yield name
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True, timeout=120)
@@ -130,8 +146,9 @@ def test_missing_required_variable_fails_naming_it(installed, node):
         env,
         check=False,
     )
-    assert result.returncode != 0
-    assert "common_admin_user" in result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "common_admin_user" in output, output[-3000:]
     # Argument validation runs before any task touched the node.
     assert run(["docker", "exec", node, "id", "opsadmin"], work, env, check=False).returncode != 0
 

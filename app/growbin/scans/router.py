@@ -12,7 +12,7 @@ from starlette.datastructures import UploadFile
 
 from growbin.core.app import DomainSpec
 from growbin.core.db import session_dependency
-from growbin.core.errors import AppError, InvalidRequest
+from growbin.core.errors import AppError, ErrorBody, InvalidRequest
 from growbin.core.processes import UPLOAD_REQUEST_OVERHEAD_BYTES
 from growbin.core.redis import get_redis
 from growbin.core.security import CurrentUser
@@ -59,7 +59,17 @@ _CREATE_BODY = {
 }
 
 
-@router.post("/uploads", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/uploads",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        409: {
+            "model": ErrorBody,
+            "description": "The image store takes no direct uploads (filesystem backend)",
+        },
+        413: {"model": ErrorBody, "description": "Image too large"},
+    },
+)
 async def create_upload(body: UploadRequest, user: CurrentUser) -> UploadTicket:
     """A presigned S3 PUT for one image; its content type and exact size are signed."""
     return await service.upload_ticket(user.id, body)
@@ -92,7 +102,10 @@ async def _read_image(request: Request) -> bytes:
     "",
     status_code=status.HTTP_202_ACCEPTED,
     openapi_extra=_CREATE_BODY,
-    responses={413: {"description": "Image too large"}, 415: {"description": "Not an image"}},
+    responses={
+        413: {"model": ErrorBody, "description": "Image too large"},
+        415: {"model": ErrorBody, "description": "Not an image"},
+    },
 )
 async def create_scan(
     request: Request,
@@ -187,6 +200,7 @@ async def scan_events(
     ] = None,
 ) -> StreamingResponse:
     """Progress as Server-Sent Events, oldest first, ending with the final state."""
+    service.check_event_id(last_event_id)
     scan = await service.owned_scan(session, user.id, scan_id)
     return StreamingResponse(
         service.events(redis, scan, last_event_id),

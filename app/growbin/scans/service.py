@@ -10,14 +10,21 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from growbin.core.db import get_databases
-from growbin.core.errors import AppError, Conflict, Forbidden, NotFound, ServiceUnavailable
+from growbin.core.errors import (
+    AppError,
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    ServiceUnavailable,
+)
 from growbin.core.settings import get_settings
 from growbin.core.storage import (
     DirectUploadUnsupported,
@@ -279,8 +286,13 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         created_at, scan_id = raw.split("|")
-        return datetime.fromisoformat(created_at), uuid.UUID(scan_id)
-    except (ValueError, UnicodeDecodeError) as exc:
+        # PostgreSQL compares in UTC: a time that parses but has no UTC equivalent (year 1 at
+        # +14:00, or no offset at all) is as invalid as one that does not parse.
+        after = datetime.fromisoformat(created_at)
+        if after.tzinfo is None:
+            raise ValueError("the cursor's time has no UTC offset")
+        return after.astimezone(UTC), uuid.UUID(scan_id)
+    except (ValueError, OverflowError, UnicodeDecodeError) as exc:
         raise AppError("The cursor is not valid.", details={"cursor": cursor}) from exc
 
 
@@ -317,6 +329,21 @@ def _final_from_database(scan: Scan) -> str:
     elif scan.result:
         data["result"] = scan.result
     return _sse(scan.status, data)
+
+
+# A Redis stream id is two unsigned 64-bit integers.
+STREAM_ID_PART_MAX = 2**64 - 1
+
+
+def check_event_id(last_event_id: str | None) -> None:
+    """Refuse a Last-Event-ID that Redis cannot read before the stream starts, not inside it."""
+    if last_event_id is None:
+        return
+    if any(int(part) > STREAM_ID_PART_MAX for part in last_event_id.split("-")):
+        raise InvalidRequest(
+            "Last-Event-ID is not an event id of this stream.",
+            details={"last_event_id": last_event_id},
+        )
 
 
 async def events(redis: Redis, scan: Scan, last_event_id: str | None) -> AsyncIterator[str]:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+
 import pytest
 from conftest import read_events, wait_for_scan
 from sample_images import (
@@ -99,6 +103,61 @@ async def test_malformed_requests(scans_stack, api, new_user):
     error_of(ticket, 409, "conflict")
     bad_cursor = await api.get("/api/v1/scans", headers=headers, params={"cursor": "!!"})
     error_of(bad_cursor, 400, "bad_request")
+
+
+def _cursor(raw: str) -> str:
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        f"0001-01-01T00:00:00+14:00|{uuid.uuid4()}",  # parses, but has no UTC equivalent
+        f"9999-12-31T23:59:59-14:00|{uuid.uuid4()}",
+        f"2026-12-01T10:00:00|{uuid.uuid4()}",  # no UTC offset
+        "2026-12-01T10:00:00+00:00|not-a-uuid",
+        "2026-12-01T10:00:00+00:00",
+    ],
+    ids=["year-1-at-plus-14", "year-9999-at-minus-14", "naive", "bad-uuid", "no-separator"],
+)
+async def test_out_of_range_cursors_are_a_400(scans_stack, api, new_user, raw):
+    headers = await new_user()
+    response = await api.get("/api/v1/scans", headers=headers, params={"cursor": _cursor(raw)})
+    error_of(response, 400, "bad_request")
+
+
+async def test_a_valid_cursor_from_another_offset_pages_on(scans_stack, api, new_user):
+    headers = await new_user()
+    later = (datetime.now(UTC) + timedelta(days=1)).astimezone(timezone(timedelta(hours=14)))
+    response = await api.get(
+        "/api/v1/scans",
+        headers=headers,
+        params={"cursor": _cursor(f"{later.isoformat()}|{uuid.uuid4()}")},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {"items": [], "next_cursor": None}
+
+
+@pytest.mark.parametrize(
+    "event_id",
+    ["99999999999999999999-0", "0-18446744073709551616"],
+    ids=["time-part", "sequence-part"],
+)
+async def test_a_last_event_id_beyond_a_stream_id_is_a_422_before_the_stream(
+    scans_stack, api, new_user, event_id
+):
+    headers = await new_user()
+    scan_id = (await post_file(api, headers, small_png(5))).json()["id"]
+    response = await api.get(
+        f"/api/v1/scans/{scan_id}/events", headers={**headers, "Last-Event-ID": event_id}
+    )
+    error_of(response, 422, "invalid_request")
+    # The largest id Redis can hold is read, not refused: the stream waits after it.
+    largest = "18446744073709551615-18446744073709551615"
+    async with api.stream(
+        "GET", f"/api/v1/scans/{scan_id}/events", headers={**headers, "Last-Event-ID": largest}
+    ) as stream:
+        assert stream.status_code == 200
 
 
 async def test_damaged_pixels_fail_in_the_worker_which_keeps_serving(scans_stack, api, new_user):
