@@ -313,15 +313,20 @@ class BrokerStack:
         return queue_depths(self.rabbit.url)
 
 
-@contextlib.asynccontextmanager
-async def admin_connection(env: dict[str, str]) -> AsyncIterator[asyncpg.Connection]:
-    admin = await asyncpg.connect(
+async def connect_as_scans_owner(env: dict[str, str], database: str) -> asyncpg.Connection:
+    """A connection to ``database`` with the scans owner's credentials from ``env``."""
+    return await asyncpg.connect(
         host=env["GROWBIN_DATABASE__HOST"],
         port=int(env["GROWBIN_DATABASE__PORT"]),
         user=env["GROWBIN_DATABASE__SCANS__USER"],
         password=env["GROWBIN_DATABASE__SCANS__PASSWORD"],
-        database="postgres",
+        database=database,
     )
+
+
+@contextlib.asynccontextmanager
+async def admin_connection(env: dict[str, str]) -> AsyncIterator[asyncpg.Connection]:
+    admin = await connect_as_scans_owner(env, "postgres")
     try:
         yield admin
     finally:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import re
 
-import asyncpg
 import httpx
 import jwt
 import pika
@@ -17,6 +16,7 @@ import pytest
 from conftest import (
     BrokerStack,
     amqp_parameters,
+    connect_as_scans_owner,
     post_photo,
     read_events,
     user_stats,
@@ -31,7 +31,9 @@ pytestmark = pytest.mark.integration
 TERMINAL = {"completed", "needs_clarification", "failed"}
 
 
-def metric(text: str, name: str) -> float:
+async def metric(api: httpx.AsyncClient, name: str) -> float:
+    """One unlabelled sample of the API's /metrics."""
+    text = (await api.get("/metrics")).text
     match = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
     assert match, f"{name} is not exported"
     return float(match.group(1))
@@ -50,15 +52,14 @@ def queued_task_ids(broker: BrokerStack) -> list[str]:
         connection.close()
 
 
-async def scans_database(broker: BrokerStack) -> asyncpg.Connection:
-    env = broker.stack.env
-    return await asyncpg.connect(
-        host=env["GROWBIN_DATABASE__HOST"],
-        port=int(env["GROWBIN_DATABASE__PORT"]),
-        user=env["GROWBIN_DATABASE__SCANS__USER"],
-        password=env["GROWBIN_DATABASE__SCANS__PASSWORD"],
-        database=env["GROWBIN_DATABASE__SCANS__NAME"],
-    )
+async def wait_for_queue(broker: BrokerStack, depths: dict[str, int], what: str) -> None:
+    """Until the private broker's queues hold exactly ``depths`` messages (30 s at most)."""
+
+    async def reached() -> bool:
+        now = await asyncio.to_thread(broker.queue_depths)
+        return all(now[queue] == count for queue, count in depths.items())
+
+    await wait_until(reached, 30, what)
 
 
 async def test_scans_accepted_while_the_broker_is_down_complete_when_it_is_back(
@@ -81,23 +82,19 @@ async def test_scans_accepted_while_the_broker_is_down_complete_when_it_is_back(
 
         # They wait in the outbox, visibly: depth and age of the oldest.
         async def backlog_exported() -> bool:
-            text = (await api.get("/metrics")).text
-            return metric(text, "growbin_scans_outbox_depth") == len(scan_ids)
+            return await metric(api, "growbin_scans_outbox_depth") == len(scan_ids)
 
         await wait_until(backlog_exported, 20, "the outbox depth metric")
-        text = (await api.get("/metrics")).text
-        assert metric(text, "growbin_scans_outbox_oldest_age_seconds") > 0
+        assert await metric(api, "growbin_scans_outbox_oldest_age_seconds") > 0
         for scan_id in scan_ids:
             scan = (await api.get(f"/api/v1/scans/{scan_id}", headers=headers)).json()
             assert scan["status"] == "queued", scan
 
         await asyncio.to_thread(private_broker.rabbit.start)
 
-        async def all_published() -> bool:
-            depths = await asyncio.to_thread(private_broker.queue_depths)
-            return depths["storage"] == len(scan_ids)
-
-        await wait_until(all_published, 30, "the relay to publish after the outage")
+        await wait_for_queue(
+            private_broker, {"storage": len(scan_ids)}, "the relay to publish after the outage"
+        )
         # In the order they were accepted.
         task_ids = await asyncio.to_thread(queued_task_ids, private_broker)
         assert task_ids == [f"ingest-{scan_id}" for scan_id in scan_ids]
@@ -108,13 +105,10 @@ async def test_scans_accepted_while_the_broker_is_down_complete_when_it_is_back(
             assert scan["status"] == "completed", scan
 
         async def backlog_cleared() -> bool:
-            text = (await api.get("/metrics")).text
-            return metric(text, "growbin_scans_outbox_depth") == 0
+            return await metric(api, "growbin_scans_outbox_depth") == 0
 
         await wait_until(backlog_cleared, 20, "the outbox depth to return to 0")
-        assert (
-            metric((await api.get("/metrics")).text, "growbin_scans_outbox_oldest_age_seconds") == 0
-        )
+        assert await metric(api, "growbin_scans_outbox_oldest_age_seconds") == 0
 
 
 async def test_a_relay_killed_between_confirm_and_mark_makes_one_result(
@@ -127,7 +121,8 @@ async def test_a_relay_killed_between_confirm_and_mark_makes_one_result(
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as api:
         scan_id = await post_photo(api, headers, small_png(7))
 
-    database = await scans_database(private_broker)
+    env = private_broker.stack.env
+    database = await connect_as_scans_owner(env, env["GROWBIN_DATABASE__SCANS__NAME"])
     try:
         # A SHARE lock lets the relay lock and read its rows but blocks the UPDATE that
         # marks them sent: the relay stops exactly after the broker's confirmation.
@@ -135,10 +130,7 @@ async def test_a_relay_killed_between_confirm_and_mark_makes_one_result(
             await database.execute("LOCK TABLE scan_outbox IN SHARE MODE")
             await asyncio.to_thread(private_broker.rabbit.start)
 
-            async def published() -> bool:
-                return (await asyncio.to_thread(private_broker.queue_depths))["storage"] == 1
-
-            await wait_until(published, 30, "the relay to publish once")
+            await wait_for_queue(private_broker, {"storage": 1}, "the relay to publish once")
             blocked = await database.fetchval(
                 "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
                 "AND query LIKE 'UPDATE scan_outbox%'"
@@ -153,20 +145,17 @@ async def test_a_relay_killed_between_confirm_and_mark_makes_one_result(
     # The next relay (a new API process) publishes the same task again.
     await asyncio.to_thread(private_broker.start_api)
 
-    async def published_twice() -> bool:
-        return (await asyncio.to_thread(private_broker.queue_depths))["storage"] == 2
-
-    await wait_until(published_twice, 30, "the message to be published a second time")
+    await wait_for_queue(
+        private_broker, {"storage": 2}, "the message to be published a second time"
+    )
     stack.start_worker("openai", concurrency=2)
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as api:
         scan = await wait_for_scan(api, scan_id, headers, within=60)
         assert scan["status"] == "completed", scan
 
-        async def both_consumed() -> bool:
-            depths = await asyncio.to_thread(private_broker.queue_depths)
-            return depths["storage"] == 0 and depths["ai"] == 0
-
-        await wait_until(both_consumed, 30, "both deliveries to be consumed")
+        await wait_for_queue(
+            private_broker, {"storage": 0, "ai": 0}, "both deliveries to be consumed"
+        )
         # One result: one terminal event, one scan in the history, counted once.
         events = await read_events(api, scan_id, headers)
         assert [name for name, _ in events if name in TERMINAL] == ["completed"]
