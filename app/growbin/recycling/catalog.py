@@ -69,6 +69,8 @@ class ItemSpec(_Strict):
     name: LocalizedName
     aliases: list[Alias] = Field(default_factory=list)
     steps: list[LocalizedText] = Field(min_length=1)
+    # Where districts (시·군·구) handle the item differently from the common rule.
+    notes: list[LocalizedText] = Field(default_factory=list)
 
 
 class CategoriesFile(_Strict):

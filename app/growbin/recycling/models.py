@@ -59,6 +59,7 @@ class Item(Base):
     name_en: Mapped[str] = mapped_column(String(100))
     aliases: Mapped[list[str]] = mapped_column(ARRAY(String(80)))
     steps: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    notes: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
 
 
 class SearchTerm(Base):

@@ -153,6 +153,7 @@ async def replace_catalog(session: AsyncSession, catalog: Catalog, digest: str) 
                 name_en=spec.name.en,
                 aliases=spec.aliases,
                 steps=[s.model_dump() for s in spec.steps],
+                notes=[n.model_dump() for n in spec.notes],
             )
             .returning(Item.id)
         )

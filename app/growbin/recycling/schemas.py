@@ -56,6 +56,8 @@ class ItemDetail(ItemRef):
     # What to do with this item; `category_steps` are the stream's general rules.
     steps: list[LocalizedText]
     category_steps: list[LocalizedText]
+    # Where districts (시·군·구) handle the item differently; empty when the common rule holds.
+    notes: list[LocalizedText]
 
 
 class SearchHit(ItemRef):

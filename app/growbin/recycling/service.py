@@ -98,6 +98,7 @@ async def item_detail(session: AsyncSession, slug: str) -> ItemDetail:
         category=_ref(category),
         steps=[LocalizedText(**step) for step in item.steps],
         category_steps=[LocalizedText(**step) for step in category.steps],
+        notes=[LocalizedText(**note) for note in item.notes],
     )
 
 

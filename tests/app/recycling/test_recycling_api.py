@@ -59,6 +59,15 @@ async def test_item_detail_has_item_and_category_steps(api: httpx.AsyncClient) -
     assert len(item["category_steps"]) == 4
 
 
+async def test_item_detail_says_where_districts_differ(api: httpx.AsyncClient) -> None:
+    noted = next(item for item in load_catalog().items if item.notes)
+    response = await api.get(f"{BASE}/items/{noted.slug}")
+    assert response.status_code == 200
+    assert response.json()["notes"] == [note.model_dump() for note in noted.notes]
+    plain = next(item for item in load_catalog().items if not item.notes)
+    assert (await api.get(f"{BASE}/items/{plain.slug}")).json()["notes"] == []
+
+
 async def test_unknown_slugs_are_404_in_the_error_shape(api: httpx.AsyncClient) -> None:
     assert_error(await api.get(f"{BASE}/items/moon-rock"), 404, "not_found")
     assert_error(await api.get(f"{BASE}/categories/moon-rocks"), 404, "not_found")
