@@ -8,6 +8,7 @@ final reason), so the SDK's own retries are off.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 from openai import AsyncOpenAI, OpenAI
 
@@ -19,33 +20,24 @@ def llm_configured(settings: LlmSettings | None = None) -> bool:
     return settings.api_key is not None and bool(settings.api_key.get_secret_value())
 
 
-def build_client(settings: LlmSettings) -> OpenAI:
+def _client_options(settings: LlmSettings) -> dict[str, Any]:
     if not llm_configured(settings):
         raise RuntimeError("GROWBIN_LLM__API_KEY is not set")
     assert settings.api_key is not None
-    return OpenAI(
-        api_key=settings.api_key.get_secret_value(),
-        base_url=settings.base_url,
-        timeout=settings.timeout_seconds,
-        max_retries=0,
-    )
+    return {
+        "api_key": settings.api_key.get_secret_value(),
+        "base_url": settings.base_url,
+        "timeout": settings.timeout_seconds,
+        "max_retries": 0,
+    }
 
 
-@lru_cache
-def get_llm_client() -> OpenAI:
-    return build_client(get_settings().llm)
+def build_client(settings: LlmSettings) -> OpenAI:
+    """The blocking client, for the vision classifier inside a Celery task."""
+    return OpenAI(**_client_options(settings))
 
 
 @lru_cache
 def get_async_llm_client() -> AsyncOpenAI:
     """The async client, for answers streamed straight from an API process (chat)."""
-    settings = get_settings().llm
-    if not llm_configured(settings):
-        raise RuntimeError("GROWBIN_LLM__API_KEY is not set")
-    assert settings.api_key is not None
-    return AsyncOpenAI(
-        api_key=settings.api_key.get_secret_value(),
-        base_url=settings.base_url,
-        timeout=settings.timeout_seconds,
-        max_retries=0,
-    )
+    return AsyncOpenAI(**_client_options(get_settings().llm))

@@ -7,7 +7,6 @@ Each domain keeps its history in ``growbin/<domain>/migrations`` (``env.py`` cal
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import io
 
 from alembic import command, context
@@ -21,13 +20,8 @@ from growbin.core.settings import get_settings
 
 
 def migratable_domains() -> list[str]:
-    """Domains that ship migrations (scans and chat arrive with their own issues)."""
-    return [
-        domain
-        for domain in DOMAINS
-        if importlib.util.find_spec(f"growbin.{domain}") is not None
-        and importlib.util.find_spec(f"growbin.{domain}.migrations") is not None
-    ]
+    """Every domain has its own database and so its own migration history."""
+    return list(DOMAINS)
 
 
 def alembic_config(domain: str) -> Config:

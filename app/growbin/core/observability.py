@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID_HEADER = b"x-request-id"
 _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 # A client-supplied id is kept only if it is short and plain, so it is safe in logs.
 _ACCEPTABLE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -93,7 +93,7 @@ class RequestContextMiddleware:
             return
         supplied = None
         for name, value in scope["headers"]:
-            if name == b"x-request-id":
+            if name == _REQUEST_ID_HEADER:
                 supplied = value.decode("latin-1")
                 break
         request_id = (
@@ -109,7 +109,7 @@ class RequestContextMiddleware:
                 status_holder[0] = message["status"]
                 response_started[0] = True
                 headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
+                headers.append((_REQUEST_ID_HEADER, request_id.encode()))
                 message["headers"] = headers
             await send(message)
 
