@@ -171,12 +171,30 @@ async def app(migrated_databases: list[str]):
 _client_addresses = (f"10.0.{n // 250}.{n % 250 + 1}" for n in itertools.count())
 
 
+def _client_from_a_new_address(app) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=(next(_client_addresses), 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
 @pytest.fixture
 async def client(app) -> AsyncIterator[httpx.AsyncClient]:
     # A distinct client address per test keeps the per-address login limit per test.
-    transport = httpx.ASGITransport(app=app, client=(next(_client_addresses), 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+    async with _client_from_a_new_address(app) as c:
         yield c
+
+
+@pytest.fixture
+async def client_from_new_address(app) -> AsyncIterator[Callable[[], httpx.AsyncClient]]:
+    """Clients of the test app, each from an address no other client has used."""
+    clients: list[httpx.AsyncClient] = []
+
+    def factory() -> httpx.AsyncClient:
+        clients.append(_client_from_a_new_address(app))
+        return clients[-1]
+
+    yield factory
+    for c in clients:
+        await c.aclose()
 
 
 @pytest.fixture

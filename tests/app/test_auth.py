@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import secrets
 import time
 import uuid
 
@@ -47,8 +48,6 @@ async def test_duplicate_email_is_a_conflict_case_insensitively(client, make_acc
         ("Short1", "at least 10 characters"),
         ("onlyletterslong", "at least one letter and one digit"),
         ("12345678901234", "at least one letter and one digit"),
-        ("password123", "not a common or repetitive password"),
-        ("aaaa1111aaaa", "not a common or repetitive password"),
         ("gildong-2026-x", "must not contain the email name"),
     ],
 )
@@ -58,6 +57,50 @@ async def test_password_policy(client, password, rule):
     )
     error = assert_error(response, 422, "invalid_request")
     assert rule in [d["msg"] for d in error["details"]]
+
+
+def _weakness(error: dict) -> str:
+    """The strength rule's complaint, which the error's message must repeat."""
+    [weakness] = [d["msg"] for d in error["details"] if d["msg"].startswith("easy to guess: ")]
+    assert weakness in error["message"]
+    return weakness
+
+
+@pytest.mark.parametrize("password", ["password1234", "qwertyuiop", "iloveyou123", "aaaa1111aaaa"])
+async def test_common_and_repetitive_passwords_are_refused_saying_why(client, password):
+    response = await client.post(
+        "/api/v1/auth/signup", json={"email": "mirae@example.org", "password": password}
+    )
+    error = assert_error(response, 422, "invalid_request")
+    assert error["message"].startswith("The password is not accepted: ")
+    # zxcvbn's warning: a (top-100 / very) common password, or one similar to a common one.
+    assert "common" in _weakness(error)
+
+
+async def test_a_password_built_from_the_email_name_is_refused(client):
+    # Strong on its own; weak for the one whose email name it spells.
+    password = "haneulpark1"
+    response = await client.post(
+        "/api/v1/auth/signup", json={"email": "haneul.park@example.org", "password": password}
+    )
+    assert "email name" in _weakness(assert_error(response, 422, "invalid_request"))
+    other = await client.post(
+        "/api/v1/auth/signup", json={"email": "mirae.lee@example.org", "password": password}
+    )
+    assert other.status_code == 201, other.text
+
+
+@pytest.mark.parametrize(
+    "password",
+    # A passphrase, and a password-manager one longer than zxcvbn's 72-character input limit.
+    ["Violet-kettle-orbit-42", "7" + secrets.token_urlsafe(96)[:127]],
+)
+async def test_a_strong_password_is_accepted(client, password):
+    email = f"strong-{uuid.uuid4().hex[:8]}@example.org"
+    response = await client.post("/api/v1/auth/signup", json={"email": email, "password": password})
+    assert response.status_code == 201, response.text
+    login = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
+    assert login.status_code == 200, login.text
 
 
 async def test_wrong_password_and_unknown_email_look_the_same(client, make_account):
@@ -252,24 +295,90 @@ async def test_issued_token_is_valid_only_for_its_user(client, make_account):
     assert me.json()["email"] == alice.email
 
 
-async def test_login_rate_limit_per_account_triggers_and_recovers(
+def _login(email: str, password: str) -> dict[str, str]:
+    return {"email": email, "password": password}
+
+
+def assert_rate_limited(response, at_most_seconds: int) -> int:
+    error = assert_error(response, 429, "rate_limited")
+    retry_after = int(response.headers["retry-after"])
+    assert 1 <= retry_after <= at_most_seconds
+    assert error["details"] == {"retry_after_seconds": retry_after}
+    return retry_after
+
+
+async def test_an_attackers_failures_do_not_lock_the_owner_out(
+    client, client_from_new_address, make_account
+):
+    settings = get_settings().auth
+    account = await make_account()
+    attacker = client_from_new_address()
+    for _ in range(settings.login_max_failures_per_account_and_client):
+        guess = await attacker.post(
+            "/api/v1/auth/login", json=_login(account.email, "Guess-123456")
+        )
+        assert_error(guess, 401, "unauthorized")
+    # The attacker's address is refused, even with the right password...
+    refused = await attacker.post(
+        "/api/v1/auth/login", json=_login(account.email, account.password)
+    )
+    assert_rate_limited(refused, settings.login_window_seconds)
+    # ...while the owner, from another address, logs in at once.
+    owner = client_from_new_address()
+    response = await owner.post("/api/v1/auth/login", json=_login(account.email, account.password))
+    assert response.status_code == 200, response.text
+
+
+async def test_login_limit_per_account_and_address_triggers_and_recovers(
     client, make_account, monkeypatch
 ):
     settings = get_settings().auth
-    monkeypatch.setattr(settings, "login_max_failures_per_account", 3)
+    monkeypatch.setattr(settings, "login_max_failures_per_account_and_client", 3)
     monkeypatch.setattr(settings, "login_window_seconds", 5)
     account = await make_account()
     bad = {"email": account.email, "password": "Wrong-pass-123"}
     for _ in range(3):
         assert_error(await client.post("/api/v1/auth/login", json=bad), 401)
-    # Locked: even the right password is refused while the window lasts.
+    # Locked for this address: even the right password is refused while the window lasts.
     good = {"email": account.email, "password": account.password}
-    limited = await client.post("/api/v1/auth/login", json=good)
-    assert_error(limited, 429, "rate_limited")
-    retry_after = int(limited.headers["retry-after"])
-    assert 1 <= retry_after <= 5
+    retry_after = assert_rate_limited(await client.post("/api/v1/auth/login", json=good), 5)
     await asyncio.sleep(retry_after + 0.2)
     assert (await client.post("/api/v1/auth/login", json=good)).status_code == 200
+
+
+async def test_distributed_guessing_is_slowed_and_the_owner_still_gets_in(
+    client_from_new_address, make_account, monkeypatch
+):
+    settings = get_settings().auth
+    monkeypatch.setattr(settings, "login_max_failures_per_account_and_client", 3)
+    monkeypatch.setattr(settings, "login_backoff_after_account_failures", 4)
+    monkeypatch.setattr(settings, "login_backoff_base_seconds", 2)
+    monkeypatch.setattr(settings, "login_backoff_max_seconds", 4)
+    account = await make_account()
+    attackers = [client_from_new_address() for _ in range(3)]
+    guess = _login(account.email, "Guess-123456")
+    statuses = []
+    for attacker in attackers:
+        for _ in range(3):
+            response = await attacker.post("/api/v1/auth/login", json=guess)
+            if response.status_code == 429:
+                assert_rate_limited(response, 4)
+            statuses.append(response.status_code)
+    # Three addresses could have tried 9 passwords; the account's backoff let 4 be checked.
+    assert statuses == [401] * 4 + [429] * 5
+    # After its wait an address gets one attempt, and then waits again.
+    last = attackers[-1]
+    wait = assert_rate_limited(await last.post("/api/v1/auth/login", json=guess), 4)
+    await asyncio.sleep(wait + 0.2)
+    assert_error(await last.post("/api/v1/auth/login", json=guess), 401)
+    assert_rate_limited(await last.post("/api/v1/auth/login", json=guess), 4)
+    # The owner from a new address waits at most the longest interval, then gets in.
+    owner = client_from_new_address()
+    good = _login(account.email, account.password)
+    wait = assert_rate_limited(await owner.post("/api/v1/auth/login", json=good), 4)
+    await asyncio.sleep(wait + 0.2)
+    response = await owner.post("/api/v1/auth/login", json=good)
+    assert response.status_code == 200, response.text
 
 
 async def test_login_rate_limit_per_client_address(client, make_account, monkeypatch):
@@ -286,6 +395,52 @@ async def test_login_rate_limit_per_client_address(client, make_account, monkeyp
     assert_error(limited, 429, "rate_limited")
     await asyncio.sleep(int(limited.headers["retry-after"]) + 0.2)
     assert (await client.post("/api/v1/auth/login", json=good)).status_code == 200
+
+
+async def test_signup_limit_per_client_address(client, client_from_new_address, monkeypatch):
+    settings = get_settings().auth
+    monkeypatch.setattr(settings, "signup_max_attempts_per_client", 3)
+    monkeypatch.setattr(settings, "signup_window_seconds", 60)
+    password = "Violet-kettle-orbit-42"
+    # Attempts count, whatever their outcome: a refused password, a taken email, a new account.
+    weak = await client.post("/api/v1/auth/signup", json=_login("a@one.example", "password1234"))
+    assert_error(weak, 422)
+    assert (
+        await client.post("/api/v1/auth/signup", json=_login("b@two.example", password))
+    ).status_code == 201
+    taken = await client.post("/api/v1/auth/signup", json=_login("b@two.example", password))
+    assert_error(taken, 409)
+    limited = await client.post("/api/v1/auth/signup", json=_login("c@three.example", password))
+    assert_rate_limited(limited, 60)
+    other = client_from_new_address()
+    response = await other.post("/api/v1/auth/signup", json=_login("c@three.example", password))
+    assert response.status_code == 201, response.text
+
+
+async def test_signup_limit_per_email_domain(client_from_new_address, monkeypatch):
+    settings = get_settings().auth
+    monkeypatch.setattr(settings, "signup_max_accounts_per_email_domain", 2)
+    monkeypatch.setattr(settings, "signup_window_seconds", 60)
+    password = "Violet-kettle-orbit-42"
+    # Only created accounts count against a domain: refused attempts cannot use it up.
+    weak = await client_from_new_address().post(
+        "/api/v1/auth/signup", json=_login("weak@crowded.example", "qwertyuiop")
+    )
+    assert_error(weak, 422)
+    for name in ("first", "second"):
+        created = await client_from_new_address().post(
+            "/api/v1/auth/signup", json=_login(f"{name}@crowded.example", password)
+        )
+        assert created.status_code == 201, created.text
+    limited = await client_from_new_address().post(
+        "/api/v1/auth/signup", json=_login("third@crowded.example", password)
+    )
+    assert_rate_limited(limited, 60)
+    assert "domain" in assert_error(limited, 429)["message"]
+    elsewhere = await client_from_new_address().post(
+        "/api/v1/auth/signup", json=_login("third@quiet.example", password)
+    )
+    assert elsewhere.status_code == 201, elsewhere.text
 
 
 @pytest.mark.parametrize(

@@ -31,8 +31,8 @@ def _client_address(request: Request) -> str:
 
 
 @router.post("/signup", status_code=status.HTTP_201_CREATED)
-async def signup(body: SignupRequest, session: AuthSession) -> Account:
-    credential = await service.signup(session, body.email, body.password)
+async def signup(body: SignupRequest, request: Request, session: AuthSession) -> Account:
+    credential = await service.signup(session, body.email, body.password, _client_address(request))
     return Account(
         user_id=credential.user_id, email=credential.email, created_at=credential.created_at
     )

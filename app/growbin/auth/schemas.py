@@ -12,7 +12,7 @@ class StrictModel(BaseModel):
 
 class SignupRequest(StrictModel):
     email: EmailStr = Field(max_length=254)
-    # The policy (length, character mix, common passwords) is checked in the service so the
+    # The policy (length, character mix, strength estimate) is checked in the service so the
     # error can say which rule failed.
     password: str = Field(min_length=1, max_length=128)
 

@@ -6,15 +6,18 @@ import asyncio
 import hashlib
 import re
 import secrets
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from zxcvbn import zxcvbn
 
 from growbin.auth import repository
 from growbin.auth.models import Credential, RefreshToken
@@ -38,37 +41,60 @@ from growbin.core.settings import get_settings
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so both paths cost one argon2 verification.
 _UNKNOWN_USER_HASH = _hasher.hash(secrets.token_urlsafe(16))
-_COMMON_PASSWORDS = frozenset(
-    {
-        "password123",
-        "password1234",
-        "qwerty12345",
-        "1q2w3e4r5t",
-        "iloveyou123",
-        "letmein1234",
-        "welcome1234",
-        "admin12345",
-        "abcd123456",
-        "qwer1234!!",
-    }
-)
+# zxcvbn scores 0-4 (guesses below 10^3, 10^6, 10^8, 10^10 and above); 3 is "safely
+# unguessable" against an online attack and a slowed offline one.
+MIN_PASSWORD_STRENGTH = 3
+# zxcvbn refuses longer input, and its matching cost grows steeply with length (a random
+# 72-character password takes ~0.3 s): longer passwords are judged by their first 72.
+_STRENGTH_MAX_CHARS = 72
+# Words anyone guessing at this site tries first, besides the user's own email name.
+_SITE_WORDS = ("growbin",)
+# zxcvbn keeps the user inputs of a check in a module-level dictionary, so two checks at once
+# would see each other's: one check at a time, in a thread, off the event loop.
+_strength_lock = threading.Lock()
 
 
-def check_password_policy(password: str, email: str) -> None:
+def _email_name_words(email: str) -> list[str]:
+    local_part = email.split("@", 1)[0].lower()
+    pieces = [piece for piece in re.split(r"[^0-9a-z]+", local_part) if len(piece) >= 3]
+    return [local_part, *pieces]
+
+
+def _estimate_strength(password: str, user_inputs: list[str]) -> dict[str, Any]:
+    with _strength_lock:
+        return zxcvbn(password[:_STRENGTH_MAX_CHARS], user_inputs=user_inputs)
+
+
+def _weakness(estimate: dict[str, Any], email_words: list[str]) -> str:
+    """Why a password is easy to guess, in zxcvbn's words (plus the email name if it was used)."""
+    feedback = estimate["feedback"]
+    reasons = [feedback["warning"]] if feedback["warning"] else []
+    # zxcvbn's feedback does not say that a match came from the user's own words.
+    if any(
+        match.get("dictionary_name") == "user_inputs" and match.get("matched_word") in email_words
+        for match in estimate["sequence"]
+    ):
+        reasons.append("It is built from your email name.")
+    reasons += feedback["suggestions"] or ["Add another word or two. Uncommon words are better."]
+    return "easy to guess: " + " ".join(reasons)
+
+
+async def check_password_policy(password: str, email: str) -> None:
     settings = get_settings().auth
     problems = []
     if len(password) < settings.password_min_length:
         problems.append(f"at least {settings.password_min_length} characters")
     if not re.search(r"[^\W\d_]", password) or not re.search(r"\d", password):
         problems.append("at least one letter and one digit")
-    if password.lower() in _COMMON_PASSWORDS or len(set(password)) < 4:
-        problems.append("not a common or repetitive password")
-    local_part = email.split("@", 1)[0].lower()
-    if len(local_part) >= 4 and local_part in password.lower():
+    email_words = _email_name_words(email)
+    if len(email_words[0]) >= 4 and email_words[0] in password.lower():
         problems.append("must not contain the email name")
+    estimate = await asyncio.to_thread(_estimate_strength, password, [*email_words, *_SITE_WORDS])
+    if estimate["score"] < MIN_PASSWORD_STRENGTH:
+        problems.append(_weakness(estimate, email_words))
     if problems:
         raise InvalidRequest(
-            "The password does not meet the policy.",
+            "The password is not accepted: " + "; ".join(problems),
             details=[
                 {"loc": ["body", "password"], "msg": p, "type": "password_policy"} for p in problems
             ],
@@ -79,9 +105,33 @@ def _hash_refresh_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def signup(session: AsyncSession, email: str, password: str) -> Credential:
+def _signup_client_key(client_address: str) -> str:
+    return f"auth:signup-attempts:{client_address}"
+
+
+def _signup_domain_key(email: str) -> str:
+    return "auth:signup-accounts:" + email.rsplit("@", 1)[1]
+
+
+async def _admit_signup(email: str, client_address: str) -> None:
+    settings = get_settings().auth
+    # Every attempt from an address counts (each costs an argon2 hash and can probe whether an
+    # email is registered); per domain only created accounts count, so failed attempts naming
+    # a popular domain cannot shut that domain's sign-ups.
+    client = await ratelimit.hit(_signup_client_key(client_address), settings.signup_window_seconds)
+    if client.count > settings.signup_max_attempts_per_client:
+        raise RateLimited(client.retry_after_seconds, "Too many sign-ups from this address.")
+    domain = await ratelimit.peek(_signup_domain_key(email))
+    if domain.count >= settings.signup_max_accounts_per_email_domain:
+        raise RateLimited(domain.retry_after_seconds, "Too many sign-ups for this email domain.")
+
+
+async def signup(
+    session: AsyncSession, email: str, password: str, client_address: str
+) -> Credential:
     email = email.lower()
-    check_password_policy(password, email)
+    await _admit_signup(email, client_address)
+    await check_password_policy(password, email)
     password_hash = await asyncio.to_thread(_hasher.hash, password)
     credential = Credential(user_id=uuid.uuid4(), email=email, password_hash=password_hash)
     session.add(credential)
@@ -90,15 +140,83 @@ async def signup(session: AsyncSession, email: str, password: str) -> Credential
     except IntegrityError as exc:
         await session.rollback()
         raise Conflict("An account with this email already exists.") from exc
+    await ratelimit.hit(_signup_domain_key(email), get_settings().auth.signup_window_seconds)
     return credential
 
 
-def _account_key(email: str) -> str:
-    return "auth:login-failures:" + hashlib.sha256(email.encode()).hexdigest()[:32]
+def _account_digest(email: str) -> str:
+    # Emails stay out of Redis keys (and out of anything that lists them).
+    return hashlib.sha256(email.encode()).hexdigest()[:32]
 
 
 def _client_key(client_address: str) -> str:
     return f"auth:login-attempts:{client_address}"
+
+
+def _account_client_failures_key(email: str, client_address: str) -> str:
+    return f"auth:login-failures:{_account_digest(email)}:{client_address}"
+
+
+def _account_failures_key(email: str) -> str:
+    return f"auth:login-failures:{_account_digest(email)}"
+
+
+def _account_client_turn_key(email: str, client_address: str) -> str:
+    return f"auth:login-turn:{_account_digest(email)}:{client_address}"
+
+
+def backoff_interval_seconds(account_failures: int) -> int:
+    """Seconds between an address's attempts at an account with this many failed logins."""
+    settings = get_settings().auth
+    doublings = min(account_failures - settings.login_backoff_after_account_failures, 30)
+    return min(settings.login_backoff_base_seconds << doublings, settings.login_backoff_max_seconds)
+
+
+async def _admit_login(email: str, client_address: str) -> None:
+    """Refuse (429) an attempt the login limits do not allow; see app/README.md, "auth"."""
+    settings = get_settings().auth
+    # Every attempt from an address counts, whichever account it names.
+    client = await ratelimit.hit(_client_key(client_address), settings.login_window_seconds)
+    if client.count > settings.login_max_attempts_per_client:
+        raise RateLimited(client.retry_after_seconds, "Too many login attempts from this address.")
+    # Failures lock an account only for the address they came from: an attacker elsewhere
+    # cannot lock the owner out.
+    pair = await ratelimit.peek(_account_client_failures_key(email, client_address))
+    if pair.count >= settings.login_max_failures_per_account_and_client:
+        raise RateLimited(
+            pair.retry_after_seconds, "Too many failed logins for this account from this address."
+        )
+    # Many failures from all addresses together (a distributed guess): every address, the
+    # owner's too, gets one attempt per interval. The wait is per address, so attackers cannot
+    # take the owner's turn; it is at most login_backoff_max_seconds.
+    account = await ratelimit.peek(_account_failures_key(email))
+    if account.count >= settings.login_backoff_after_account_failures:
+        wait = await ratelimit.claim_turn(
+            _account_client_turn_key(email, client_address),
+            backoff_interval_seconds(account.count),
+            settings.login_backoff_window_seconds,
+        )
+        if wait:
+            raise RateLimited(
+                wait, "This account has had many failed logins; try again after the wait."
+            )
+
+
+async def _count_failed_login(email: str, client_address: str) -> None:
+    settings = get_settings().auth
+    await ratelimit.hit(
+        _account_client_failures_key(email, client_address), settings.login_window_seconds
+    )
+    await ratelimit.hit(
+        _account_failures_key(email), settings.login_backoff_window_seconds, extend_window=True
+    )
+
+
+async def _forget_failed_logins(email: str, client_address: str) -> None:
+    # The right password ends the backoff: other addresses' guesses start from zero again,
+    # which costs them the threshold's worth of guesses per login of the owner at most.
+    await ratelimit.clear(_account_client_failures_key(email, client_address))
+    await ratelimit.clear(_account_failures_key(email))
 
 
 async def _verify_password(password_hash: str, password: str) -> bool:
@@ -109,26 +227,16 @@ async def _verify_password(password_hash: str, password: str) -> bool:
 
 
 async def login(session: AsyncSession, email: str, password: str, client_address: str) -> TokenPair:
-    settings = get_settings().auth
     email = email.lower()
-    window = settings.login_window_seconds
-    # Every attempt from an address counts; only failures count against an account, so an
-    # attacker cannot lock a user out from their own address indefinitely.
-    client = await ratelimit.hit(_client_key(client_address), window)
-    if client.count > settings.login_max_attempts_per_client:
-        raise RateLimited(client.retry_after_seconds, "Too many login attempts from this address.")
-    account = await ratelimit.peek(_account_key(email))
-    if account.count >= settings.login_max_failures_per_account:
-        raise RateLimited(account.retry_after_seconds, "Too many failed logins for this account.")
-
+    await _admit_login(email, client_address)
     credential = await repository.credential_by_email(session, email)
     valid = await _verify_password(
         credential.password_hash if credential else _UNKNOWN_USER_HASH, password
     )
     if credential is None or not valid or await is_user_deleted(credential.user_id):
-        await ratelimit.hit(_account_key(email), window)
+        await _count_failed_login(email, client_address)
         raise Unauthorized("Email or password is wrong.", details={"reason": "bad_credentials"})
-    await ratelimit.clear(_account_key(email))
+    await _forget_failed_logins(email, client_address)
     if _hasher.check_needs_rehash(credential.password_hash):
         credential.password_hash = await asyncio.to_thread(_hasher.hash, password)
     return await _issue_pair(session, credential.user_id, family_id=uuid.uuid4())

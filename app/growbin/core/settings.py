@@ -75,10 +75,22 @@ class AuthSettings(BaseModel):
     audience: str = "growbin"
     access_token_ttl_seconds: int = Field(default=900, ge=30, le=3600)
     refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=300, le=90 * 24 * 3600)
-    # Failed logins allowed per window before further attempts are refused.
-    login_max_failures_per_account: int = Field(default=5, ge=1)
+    # Login limits (policy in app/README.md, "auth"). Per window of login_window_seconds: the
+    # attempts of one client address, and the failed logins of one account from one address.
     login_max_attempts_per_client: int = Field(default=30, ge=1)
+    login_max_failures_per_account_and_client: int = Field(default=5, ge=1)
     login_window_seconds: int = Field(default=300, ge=1)
+    # Past this many failed logins of an account from all addresses together, each address
+    # gets one attempt at it per backoff interval (base, doubling per failure, up to max), its
+    # first one after an interval. Failures are forgotten after backoff_window_seconds without one.
+    login_backoff_after_account_failures: int = Field(default=20, ge=1)
+    login_backoff_base_seconds: int = Field(default=15, ge=1)
+    login_backoff_max_seconds: int = Field(default=300, ge=1)
+    login_backoff_window_seconds: int = Field(default=3600, ge=1)
+    # Sign-ups per window: attempts from one client address, accounts created per email domain.
+    signup_max_attempts_per_client: int = Field(default=30, ge=1)
+    signup_max_accounts_per_email_domain: int = Field(default=300, ge=1)
+    signup_window_seconds: int = Field(default=3600, ge=1)
     password_min_length: int = Field(default=10, ge=8, le=128)
 
     @field_validator("jwt_private_key", "jwt_public_key", mode="before")
@@ -88,6 +100,17 @@ class AuthSettings(BaseModel):
         if isinstance(value, str) and "\\n" in value:
             return value.replace("\\n", "\n")
         return value
+
+    @model_validator(mode="after")
+    def _backoff_is_bounded(self) -> AuthSettings:
+        if self.login_backoff_max_seconds < self.login_backoff_base_seconds:
+            raise ValueError(
+                "login_backoff_max_seconds must be at least login_backoff_base_seconds"
+            )
+        # An address's turn must outlive its wait, or every attempt would be a first one.
+        if self.login_backoff_window_seconds <= self.login_backoff_max_seconds:
+            raise ValueError("login_backoff_window_seconds must exceed login_backoff_max_seconds")
+        return self
 
 
 class StorageSettings(BaseModel):
