@@ -12,6 +12,7 @@ import asyncio
 import importlib
 import json
 import sys
+from datetime import UTC
 from pathlib import Path
 
 from growbin.core import migrations, processes
@@ -152,6 +153,29 @@ def _import_locations(args: argparse.Namespace) -> int:
         return 2
 
 
+def _recycling_misses(args: argparse.Namespace) -> int:
+    """The searches that found nothing confident, most frequent first (catalogue curation)."""
+    from growbin.core.db import get_databases
+    from growbin.recycling.schemas import SearchMissRow
+    from growbin.recycling.service import top_misses
+
+    async def run() -> list[SearchMissRow]:
+        try:
+            async with get_databases().sessionmaker("recycling")() as session:
+                return await top_misses(session, args.limit)
+        finally:
+            await close_databases()
+
+    misses = asyncio.run(run())
+    print(f"{'count':>7}  {'last seen (UTC)':<16}  query (example as typed)")
+    for miss in misses:
+        last_seen = miss.last_seen.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+        print(f"{miss.count:>7}  {last_seen:<16}  {miss.query} ({miss.example})")
+    if not misses:
+        print("no misses recorded")
+    return 0
+
+
 def _generate_keys(args: argparse.Namespace) -> int:
     private = generate_private_key_pem()
     Path(args.private_key).write_text(private)
@@ -159,6 +183,13 @@ def _generate_keys(args: argparse.Namespace) -> int:
     Path(args.public_key).write_text(public_key_pem(private))
     print(f"wrote Ed25519 key pair: {args.private_key} (0600), {args.public_key}")
     return 0
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if not 1 <= number <= 1000:
+        raise argparse.ArgumentTypeError("must be between 1 and 1000")
+    return number
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -211,6 +242,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     imports.add_argument("--strict", action="store_true", help="exit 1 if any row was rejected")
     imports.set_defaults(handler=_import_locations)
+
+    misses = commands.add_parser(
+        "recycling-misses", help="list recycling searches that found no confident match"
+    )
+    misses.add_argument(
+        "--limit", type=_positive_int, default=20, help="how many, most frequent first"
+    )
+    misses.set_defaults(handler=_recycling_misses)
 
     keys = commands.add_parser("generate-keys", help="write an Ed25519 JWT signing key pair")
     keys.add_argument("--private-key", required=True)

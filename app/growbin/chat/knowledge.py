@@ -2,9 +2,10 @@
 service (its search is typo- and spacing-tolerant, Korean and English).
 
 A question is a sentence, the search index holds names: the retriever first pulls the item
-phrase out of the common question shapes ("how do I throw away X", "is X recyclable",
-"X 어떻게 버려요"), then tries the remaining content words one by one, and keeps the best
-hits above a relevance floor.
+phrase out of the common English question shapes ("how do I throw away X", "is X
+recyclable") and out of the whole question (recycling search's own reading, which drops the
+verbs, particles and question words of "X 어떻게 버려요"), then tries its words one by one,
+and keeps the best hits above a relevance floor.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ MAX_TERMS = 6
 MAX_ENTRIES = 3
 HITS_PER_TERM = 3
 
+# English question shapes whose object is the item. Korean questions ("X 어떻게 버려요")
+# need none: recycling search strips their verbs, particles and question words itself
+# (recycling.service.item_phrase), with the same word lists the search uses.
 _QUESTION_SHAPES = [
     re.compile(p, re.IGNORECASE)
     for p in (
@@ -46,136 +50,27 @@ _QUESTION_SHAPES = [
         r"\bwhere\s+(?:do|does|should|can)\s+(?P<x>.+?)\s+go\b",
         r"\bwhat\s+(?:do i do|to do|should i do)\s+with\s+(?P<x>.+)",
         r"\bwhere\s+(?:do|can|should)\s+(?:i|we)\s+(?:put|take|drop off|leave)\s+(?P<x>.+)",
-        r"(?P<x>.+?)\s*(?:은|는|이|가|을|를|도)?\s*(?:어떻게|어디에|어디로|어디|재활용|분리수거|"
-        r"분리배출|버려|버리|버릴|배출)",
     )
 ]
-_STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "my",
-        "our",
-        "your",
-        "his",
-        "her",
-        "their",
-        "this",
-        "that",
-        "these",
-        "those",
-        "old",
-        "used",
-        "empty",
-        "broken",
-        "some",
-        "i",
-        "we",
-        "you",
-        "it",
-        "is",
-        "are",
-        "was",
-        "be",
-        "do",
-        "does",
-        "did",
-        "can",
-        "could",
-        "should",
-        "would",
-        "how",
-        "where",
-        "what",
-        "which",
-        "who",
-        "why",
-        "when",
-        "to",
-        "of",
-        "for",
-        "in",
-        "on",
-        "at",
-        "with",
-        "and",
-        "or",
-        "not",
-        "no",
-        "yes",
-        "please",
-        "thanks",
-        "thank",
-        "go",
-        "goes",
-        "put",
-        "throw",
-        "away",
-        "out",
-        "dispose",
-        "get",
-        "rid",
-        "recycle",
-        "recyclable",
-        "recycled",
-        "recycling",
-        "sort",
-        "bin",
-        "discard",
-        "take",
-        "drop",
-        "off",
-        "leave",
-        "about",
-        "tell",
-        "me",
-        "know",
-        "want",
-        "need",
-        "there",
-        "here",
-        "into",
-        "from",
-        "by",
-        "as",
-        "if",
-        "so",
-        "just",
-        "also",
-        "okay",
-    ]
-)
-# Question words and verbs of Korean questions (어떻게 버려요, 어디에 버리나요, 재활용 돼요).
-_KOREAN_FUNCTION_WORD = re.compile(
-    r"^(?:어떻게|어디|버려|버리|버릴|재활용|분리수거|분리배출|배출|돼|되|해요|하나|방법|알려|"
-    r"주세요|뭐|무엇|언제|왜|이거|그거)"
-)
-_WORD = re.compile(r"[0-9A-Za-z가-힣][0-9A-Za-z가-힣\-']*")
-_KOREAN_PARTICLE = re.compile(r"(?<=[가-힣])(?:은|는|이|가|을|를|도|에|에서|으로|로)$")
 
 
 def candidate_terms(question: str) -> list[str]:
-    """Search terms for ``question``, most specific first."""
+    """Search terms for ``question``, most specific first: the item phrase of each question
+    shape, of the whole question, then its words one by one."""
     terms: list[str] = []
 
     def add(term: str) -> None:
-        term = term.strip(" ?!.,\"'“”")
-        words = [
-            w
-            for w in term.split()
-            if w.lower() not in _STOPWORDS and not _KOREAN_FUNCTION_WORD.match(w)
-        ]
-        term = " ".join(words)
         if term and term.lower() not in (t.lower() for t in terms):
             terms.append(term)
 
     for shape in _QUESTION_SHAPES:
         match = shape.search(question)
         if match:
-            add(match.group("x"))
-    for word in _WORD.findall(question):
-        add(_KOREAN_PARTICLE.sub("", word))
+            add(recycling.item_phrase(match.group("x")))
+    phrase = recycling.item_phrase(question)
+    add(phrase)
+    for word in phrase.split():
+        add(word)
     return terms[:MAX_TERMS]
 
 
@@ -285,7 +180,10 @@ async def retrieve(redis: Redis, question: str, limit: int = MAX_ENTRIES) -> lis
     async with get_databases().sessionmaker("recycling")() as session:
         for rank, term in enumerate(candidate_terms(question)):
             try:
-                result, _ = await recycling.search(session, redis, term, HITS_PER_TERM)
+                # Several readings of one question: none of them is a user's search query.
+                result, _ = await recycling.search(
+                    session, redis, term, HITS_PER_TERM, record_miss=False
+                )
             except InvalidRequest:
                 continue
             for hit in result.items:

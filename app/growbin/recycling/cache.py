@@ -8,6 +8,7 @@ committing a new catalog, so results computed from the old catalog become unreac
 from __future__ import annotations
 
 from prometheus_client import Counter
+from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from growbin.recycling.schemas import SearchResult
@@ -35,7 +36,13 @@ async def get_search(redis: Redis, key: str, limit: int) -> tuple[str, SearchRes
     """The current generation and the cached result for it, if any."""
     current = await generation(redis)
     raw = await redis.get(_search_key(current, key, limit))
-    return current, SearchResult.model_validate_json(raw) if raw is not None else None
+    if raw is None:
+        return current, None
+    try:
+        return current, SearchResult.model_validate_json(raw)
+    except ValidationError:
+        # Written by a version with another response shape (a rolling deploy): recompute.
+        return current, None
 
 
 async def put_search(

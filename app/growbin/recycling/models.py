@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     ARRAY,
+    BigInteger,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -86,6 +87,9 @@ class SearchTerm(Base):
     term: Mapped[str] = mapped_column(String(100))
     # Unbounded: romanisation makes a key several times longer than its term.
     key: Mapped[str] = mapped_column(Text)
+    # The term without spaces and punctuation (normalize.compact): head nouns are matched
+    # against its end.
+    compact: Mapped[str] = mapped_column(Text)
 
 
 class CatalogState(Base):
@@ -99,3 +103,21 @@ class CatalogState(Base):
     category_count: Mapped[int] = mapped_column(Integer)
     item_count: Mapped[int] = mapped_column(Integer)
     loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class SearchMiss(Base):
+    """A search nothing matched confidently: what the catalogue lacks, never who asked.
+
+    Not part of the catalogue: a reload leaves it alone.
+    """
+
+    __tablename__ = "recycling_search_misses"
+
+    # The query's search key (normalize.Query.key): spelling and spacing variants count once.
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    # The item phrase as normalised ("깡통"), and one query as typed ("깡통 버리는 법?").
+    query: Mapped[str] = mapped_column(String(100))
+    example: Mapped[str] = mapped_column(String(100))
+    count: Mapped[int] = mapped_column(BigInteger)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class LocalizedText(BaseModel):
@@ -71,5 +72,30 @@ class SearchHit(ItemRef):
 
 
 class SearchResult(BaseModel):
-    query: str
+    """Hits for a query, best first; never a dead end.
+
+    When no hit is confident, ``items`` holds the closest ones found with looser matching
+    (``match`` is ``suggestions``) or nothing (``none``), and ``browse`` lists categories to
+    look through instead.
+    """
+
+    query: str = Field(description="The query as sent.")
     items: list[SearchHit]
+    match: Literal["confident", "suggestions", "none"] = Field(
+        description="`confident`: the first hit is what the query names. `suggestions`: "
+        "nothing matched well; the hits are the closest names found. `none`: no hit."
+    )
+    browse: list[CategoryRef] = Field(
+        description="Empty when `match` is `confident`; otherwise categories to browse: "
+        "those of the suggestions first, then every top-level category."
+    )
+
+
+class SearchMissRow(BaseModel):
+    """A query counted by ``growbin recycling-misses``: no user, only the words."""
+
+    query: str
+    example: str
+    count: int
+    first_seen: datetime
+    last_seen: datetime

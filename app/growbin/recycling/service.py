@@ -7,13 +7,14 @@ from enum import StrEnum
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from growbin.core.errors import InvalidRequest, NotFound
 from growbin.recycling import cache, repository
 from growbin.recycling.catalog import Catalog
 from growbin.recycling.models import Category
-from growbin.recycling.normalize import search_key
+from growbin.recycling.normalize import Query, parse_query
 from growbin.recycling.schemas import (
     CategoryDetail,
     CategoryList,
@@ -24,10 +25,15 @@ from growbin.recycling.schemas import (
     LocalizedText,
     NotAcceptedRule,
     SearchHit,
+    SearchMissRow,
     SearchResult,
 )
 
 log = logging.getLogger(__name__)
+
+# Scores run 0..2 (repository.SEARCH_SQL). From this score on, the first hit is taken to be
+# what the query names; below it, the hits are suggestions and the query counts as a miss.
+CONFIDENT_SCORE = 0.6
 
 
 class CacheOutcome(StrEnum):
@@ -102,57 +108,118 @@ async def item_detail(session: AsyncSession, slug: str) -> ItemDetail:
     )
 
 
-async def _search_database(session: AsyncSession, query: str, key: str, limit: int) -> SearchResult:
-    rows = await repository.search(session, key, limit)
+def _category_ref(slug: str, name_ko: str, name_en: str) -> CategoryRef:
+    return CategoryRef(slug=slug, name=LocalizedText(ko=name_ko, en=name_en))
+
+
+def item_phrase(text: str) -> str:
+    """The item a sentence asks about, as search reads it ("페트병 라벨은 어떻게 버려요?" →
+    "페트병 라벨"): for callers that look for the item inside longer text (chat)."""
+    return parse_query(text).text
+
+
+async def _search_database(
+    session: AsyncSession, query: str, parsed: Query, limit: int
+) -> SearchResult:
+    rows = await repository.search(session, parsed, limit)
+    hits = [
+        SearchHit(
+            kind=row["kind"],
+            slug=row["slug"],
+            name=LocalizedText(ko=row["name_ko"], en=row["name_en"]),
+            category=_category_ref(
+                row["category_slug"], row["category_name_ko"], row["category_name_en"]
+            ),
+            matched_term=row["matched_term"],
+            score=row["score"],
+        )
+        for row in rows
+        if row["kind"] != "browse"
+    ]
+    if hits and hits[0].score >= CONFIDENT_SCORE:
+        return SearchResult(query=query, items=hits, match="confident", browse=[])
+    top_level = [
+        _category_ref(row["slug"], row["name_ko"], row["name_en"])
+        for row in rows
+        if row["kind"] == "browse"
+    ]
+    browse = {ref.slug: ref for ref in [*(hit.category for hit in hits), *top_level]}
     return SearchResult(
         query=query,
-        items=[
-            SearchHit(
-                kind=row["kind"],
-                slug=row["slug"],
-                name=LocalizedText(ko=row["name_ko"], en=row["name_en"]),
-                category=CategoryRef(
-                    slug=row["category_slug"],
-                    name=LocalizedText(ko=row["category_name_ko"], en=row["category_name_en"]),
-                ),
-                matched_term=row["matched_term"],
-                score=row["score"],
-            )
-            for row in rows
-        ],
+        items=hits,
+        match="suggestions" if hits else "none",
+        browse=list(browse.values()),
     )
 
 
+async def _record_miss(session: AsyncSession, parsed: Query, query: str) -> None:
+    # Curation data, not part of the answer: a failure is logged and the search goes on.
+    try:
+        await repository.record_miss(session, parsed.key, parsed.text, query.strip())
+        await session.commit()
+    except SQLAlchemyError as exc:
+        log.warning("recycling search miss not recorded: %s", exc)
+        await session.rollback()
+
+
 async def search(
-    session: AsyncSession, redis: Redis, query: str, limit: int
+    session: AsyncSession, redis: Redis, query: str, limit: int, *, record_miss: bool = True
 ) -> tuple[SearchResult, CacheOutcome]:
     """Items and categories whose names or aliases resemble ``query``, most relevant first.
 
-    Results are cached per search key, so spelling and spacing variants that normalise to the
-    same key share one entry. Redis being down slows search down but does not break it.
+    The query is first reduced to the item it names (``normalize.parse_query``: verbs,
+    particles and question words go, the head noun of a compound decides). Results are cached
+    per search key, so spelling and spacing variants share one entry. Redis being down slows
+    search down but does not break it. A query with no confident match is counted in
+    ``recycling_search_misses`` unless ``record_miss`` is false (callers that try several
+    readings of one question).
     """
-    key = search_key(query)
-    if not key:
+    parsed = parse_query(query)
+    if not parsed.phrases:
         raise InvalidRequest(
             "The query has no letters or digits to search for.", details={"q": query}
         )
+    result, outcome = await _cached_search(session, redis, query, parsed, limit)
+    if record_miss and result.match != "confident":
+        await _record_miss(session, parsed, query)
+    return result, outcome
+
+
+async def _cached_search(
+    session: AsyncSession, redis: Redis, query: str, parsed: Query, limit: int
+) -> tuple[SearchResult, CacheOutcome]:
     try:
-        generation, cached = await cache.get_search(redis, key, limit)
+        generation, cached = await cache.get_search(redis, parsed.key, limit)
     except RedisError as exc:
         log.warning("recycling search cache unavailable: %s", exc)
         cache.SEARCH_CACHE.labels(CacheOutcome.UNAVAILABLE).inc()
-        return await _search_database(session, query, key, limit), CacheOutcome.UNAVAILABLE
+        result = await _search_database(session, query, parsed, limit)
+        return result, CacheOutcome.UNAVAILABLE
     if cached is not None:
         cache.SEARCH_CACHE.labels(CacheOutcome.HIT).inc()
         # The cached body answered another spelling of the same key: echo this one.
         return cached.model_copy(update={"query": query}), CacheOutcome.HIT
-    result = await _search_database(session, query, key, limit)
+    result = await _search_database(session, query, parsed, limit)
     cache.SEARCH_CACHE.labels(CacheOutcome.MISS).inc()
     try:
-        await cache.put_search(redis, generation, key, limit, result)
+        await cache.put_search(redis, generation, parsed.key, limit, result)
     except RedisError as exc:
         log.warning("recycling search result not cached: %s", exc)
     return result, CacheOutcome.MISS
+
+
+async def top_misses(session: AsyncSession, limit: int) -> list[SearchMissRow]:
+    """The most frequent queries without a confident match, for curating the catalogue."""
+    return [
+        SearchMissRow(
+            query=miss.query,
+            example=miss.example,
+            count=miss.count,
+            first_seen=miss.first_seen,
+            last_seen=miss.last_seen,
+        )
+        for miss in await repository.top_misses(session, limit)
+    ]
 
 
 async def reload_catalog(

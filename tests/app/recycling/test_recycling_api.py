@@ -9,9 +9,10 @@ from growbin.core.db import get_databases
 from growbin.core.redis import get_redis
 from growbin.recycling.cache import GENERATION_KEY
 from growbin.recycling.catalog import load_catalog
-from growbin.recycling.normalize import search_key
-from growbin.recycling.repository import SEARCH_SQL
+from growbin.recycling.normalize import parse_query, search_key
+from growbin.recycling.repository import SEARCH_SQL, search_parameters
 from growbin.recycling.seed import seed
+from growbin.recycling.service import CONFIDENT_SCORE
 from recycling_fixtures import (  # noqa: F401 - fixtures, used by name
     api_fixture,
     recycling_app_fixture,
@@ -113,7 +114,54 @@ async def test_search_names_a_whole_category(api: httpx.AsyncClient) -> None:
 async def test_search_for_nonsense_is_empty_not_an_error(api: httpx.AsyncClient) -> None:
     response = await api.get(f"{BASE}/search", params={"q": "zqxjvwk"})
     assert response.status_code == 200
-    assert response.json()["items"] == []
+    body = response.json()
+    assert (body["items"], body["match"]) == ([], "none")
+    # No dead end: the top-level categories to browse instead, in catalogue order.
+    top_level = [c.slug for c in load_catalog().categories if c.parent is None]
+    assert [c["slug"] for c in body["browse"]] == top_level
+
+
+async def test_a_confident_match_says_so_and_offers_nothing_to_browse(
+    api: httpx.AsyncClient,
+) -> None:
+    body = (await api.get(f"{BASE}/search", params={"q": "우유팩"})).json()
+    assert (body["match"], body["browse"]) == ("confident", [])
+
+
+async def test_weak_matches_are_suggestions_with_their_categories_first(
+    api: httpx.AsyncClient,
+) -> None:
+    # A misspelt 뽁뽁이 (bubble wrap) resembles it and 떡볶이 about equally, and neither well.
+    body = (await api.get(f"{BASE}/search", params={"q": "뽁복이"})).json()
+    assert body["match"] == "suggestions"
+    assert body["items"] and all(hit["score"] < CONFIDENT_SCORE for hit in body["items"])
+    browse = [c["slug"] for c in body["browse"]]
+    suggested = list(dict.fromkeys(hit["category"]["slug"] for hit in body["items"]))
+    assert browse[: len(suggested)] == suggested
+    assert {"recyclables", "general-waste"} <= set(browse)
+
+
+@pytest.mark.parametrize(
+    ("query", "slug"),
+    [
+        # Verbs, particles and question marks around the item are not searched for.
+        ("페트병 라벨은 어떻게 버려요?", "pet-label"),
+        ("how do I recycle a pizza box", "pizza-box"),
+        # The last noun of a compound decides: a straw, whatever it came with...
+        ("우유팩 빨대", "straw"),
+        ("음료수캔", "drink-can"),
+        # ...unless the first names a kind of it: 삼다수 is a water bottle.
+        ("삼다수 병", "water-bottle"),
+        # A name made of several words is still matched whole.
+        ("신라면 봉지 버리는 법", "ramen-wrapper"),
+    ],
+)
+async def test_search_reads_the_item_out_of_the_query(
+    api: httpx.AsyncClient, query: str, slug: str
+) -> None:
+    body = (await api.get(f"{BASE}/search", params={"q": query})).json()
+    assert body["items"][0]["slug"] == slug, body["items"][:3]
+    assert body["match"] == "confident"
 
 
 async def test_search_is_cached_and_variants_share_the_entry(api: httpx.AsyncClient) -> None:
@@ -190,7 +238,7 @@ async def test_search_uses_the_trigram_index() -> None:
         await connection.execute(text("SET enable_seqscan = off"))
         await connection.execute(text("SET enable_indexscan = off"))
         plan = await connection.execute(
-            text("EXPLAIN " + SEARCH_SQL), {"q": search_key("삼다수"), "limit": 10}
+            text("EXPLAIN " + SEARCH_SQL), search_parameters(parse_query("삼다수 병"), 10)
         )
         lines = "\n".join(row[0] for row in plan)
     assert "ix_recycling_search_terms_key_trgm" in lines, lines

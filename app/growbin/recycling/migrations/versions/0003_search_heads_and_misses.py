@@ -1,0 +1,42 @@
+"""recycling search: terms in compact form for head nouns; queries nothing matched, counted
+
+Revision ID: recycling_0003
+Revises: recycling_0002
+Create Date: 2026-12-02
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "recycling_0003"
+down_revision = "recycling_0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # Filled by the seed (normalize.compact is Python). Forgetting the loaded catalogue's
+    # digest makes the next seed reload it even when the data did not change.
+    op.add_column(
+        "recycling_search_terms",
+        sa.Column("compact", sa.Text(), server_default="", nullable=False),
+    )
+    op.alter_column("recycling_search_terms", "compact", server_default=None)
+    op.execute("DELETE FROM recycling_catalog_state")
+    # Created by the recycling database's owner, the role the API process logs in as: it
+    # writes here without further grants.
+    op.create_table(
+        "recycling_search_misses",
+        sa.Column("key", sa.Text(), nullable=False),
+        sa.Column("query", sa.String(100), nullable=False),
+        sa.Column("example", sa.String(100), nullable=False),
+        sa.Column("count", sa.BigInteger(), nullable=False),
+        sa.Column("first_seen", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_seen", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("key", name="pk_recycling_search_misses"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("recycling_search_misses")
+    op.drop_column("recycling_search_terms", "compact")
