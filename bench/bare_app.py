@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 from growbin.locations.repository import NEARBY_SQL
 from growbin.recycling import repository as recycling_repository
-from growbin.recycling.normalize import search_key
+from growbin.recycling.normalize import parse_query
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -72,7 +72,7 @@ async def nearby(request):
 
 
 async def search(request):
-    values = {"q": search_key(request.query_params["q"]), "limit": 10}
+    values = recycling_repository.search_parameters(parse_query(request.query_params["q"]), 10)
     async with pools["recycling"].acquire() as connection, connection.transaction():
         await connection.execute(
             "SELECT set_config('pg_trgm.similarity_threshold', $1, true),"
