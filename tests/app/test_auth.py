@@ -14,7 +14,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from growbin.auth.service import issue_access_token
 from growbin.core.security import get_token_keys
-from growbin.core.settings import get_settings
+from growbin.core.settings import AuthSettings, get_settings
+from pydantic import ValidationError
 from support import assert_error
 
 ME = "/api/v1/auth/me"
@@ -379,6 +380,19 @@ async def test_distributed_guessing_is_slowed_and_the_owner_still_gets_in(
     await asyncio.sleep(wait + 0.2)
     response = await owner.post("/api/v1/auth/login", json=good)
     assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("backoff", "refusal"),
+    [
+        ({"login_backoff_base_seconds": 60, "login_backoff_max_seconds": 30}, "at least"),
+        # Turns forgotten before the wait ends: every attempt would be a first one, forever.
+        ({"login_backoff_max_seconds": 600, "login_backoff_window_seconds": 600}, "exceed"),
+    ],
+)
+async def test_backoff_settings_that_cannot_end_a_wait_are_refused(backoff, refusal):
+    with pytest.raises(ValidationError, match=refusal):
+        AuthSettings(**backoff)
 
 
 async def test_login_rate_limit_per_client_address(client, make_account, monkeypatch):
