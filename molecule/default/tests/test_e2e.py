@@ -7,7 +7,9 @@ one error body of growbin.core.errors.
 
 from __future__ import annotations
 
+import secrets
 import ssl
+import subprocess
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,6 +179,43 @@ def test_nearby_drop_off_points_in_seoul(platform: Platform) -> None:
     distances = [point["distance_m"] for point in points]
     assert distances == sorted(distances) and distances[-1] <= radius_m
     assert all(point["name"] and point["categories"] for point in points)
+
+
+def test_search_finds_what_people_type_through_the_edge(platform: Platform) -> None:
+    response = platform.http.get("/api/v1/recycling/search", params={"q": "페트병 라벨 버리는 법"})
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["match"] == "confident", result
+    # The head noun decides: the label is film, not the bottle it came off.
+    assert result["items"][0]["category"]["slug"] == "vinyl", result["items"][0]
+
+
+def test_an_unknown_search_suggests_a_way_on_and_is_listed_as_a_miss(platform: Platform) -> None:
+    # No catalogue word, unique per run: an earlier run's record cannot answer for this one.
+    unknown = f"xqzv{secrets.token_hex(4)}"
+    # Twice: the second answer comes from the cache and must be counted all the same.
+    for _ in range(2):
+        response = platform.http.get("/api/v1/recycling/search", params={"q": unknown})
+        assert response.status_code == 200, response.text
+        result = response.json()
+        assert result["match"] != "confident", result
+        assert result["browse"], "no categories to browse offered for a dead end"
+
+    # `growbin recycling-misses` on the recycling API node, with that process's settings; most
+    # frequent first, so a query seen twice is within the listing however many were seen once.
+    listed = subprocess.run(
+        [
+            "docker", "exec", "--user", "growbin", "growbin-api-recycle-info",
+            "sh", "-c", 'set -a && . /etc/growbin/growbin.env && exec "$0" "$@"',
+            "/opt/growbin/venv/bin/growbin", "recycling-misses", "--limit", "1000",
+        ],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    assert any(
+        line.split()[0] == "2" and line.endswith(f"({unknown})")
+        for line in listed.stdout.splitlines()
+    ), listed.stdout
 
 
 def test_plain_http_is_redirected_to_https(endpoint: Endpoint) -> None:
