@@ -6,7 +6,7 @@ export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 export MOLECULE_GLOB ?= molecule/*/molecule.yml
 
-.PHONY: bootstrap up down test lint unit molecule collection bench inventory image contract clean
+.PHONY: bootstrap up down test lint unit molecule collection bench inventory image contract api-reference clean
 
 bootstrap: ## venv, Docker engine, node image, helm (cached)
 	@bash scripts/bootstrap.sh
@@ -43,6 +43,9 @@ image: bootstrap ## the application image from the platform's wheels and the off
 
 contract: bootstrap ## rewrite roles/app_settings/vars/contract.yml from the application's deploy contract
 	@python scripts/write-contract.py
+
+api-reference: bootstrap ## rewrite docs/api/openapi.json from the application's routes
+	@mkdir -p docs/api && python -m growbin.cli openapi > docs/api/openapi.json && echo "wrote docs/api/openapi.json"
 
 inventory: ## write inventories/production/hosts.yml from Terraform's outputs
 	terraform -chdir=terraform output -json | python scripts/terraform_inventory.py > inventories/production/hosts.yml

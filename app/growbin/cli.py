@@ -96,6 +96,13 @@ def _contract(_: argparse.Namespace) -> int:
     return 0
 
 
+def _openapi(_: argparse.Namespace) -> int:
+    from growbin.services.all import api_reference
+
+    print(json.dumps(api_reference(), indent=2, ensure_ascii=False))
+    return 0
+
+
 def _migrate(args: argparse.Namespace) -> int:
     domains = getattr(args, "domains", None) or (
         [args.domain] if args.domain else migrations.migratable_domains()
@@ -224,6 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     contract = commands.add_parser("contract", help="print the deploy contract as JSON")
     contract.set_defaults(handler=_contract)
+
+    openapi = commands.add_parser(
+        "openapi", help="print the OpenAPI document of every service's public routes"
+    )
+    openapi.set_defaults(handler=_openapi)
 
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("--domain", choices=migrations.migratable_domains())
