@@ -69,9 +69,10 @@ def test_tarball_is_installed_as_growbin_platform(installed):
     work, env = installed
     out = run(["ansible-galaxy", "collection", "list", "growbin.platform"], work, env).stdout
     assert "growbin.platform" in out and "0.1.0" in out
-    assert (
-        work / "collections" / "ansible_collections" / "growbin" / "platform" / "roles" / "common"
-    ).is_dir()
+    collection = work / "collections" / "ansible_collections" / "growbin" / "platform"
+    assert (collection / "roles" / "common").is_dir()
+    # galaxy.yml declares the license; Galaxy's import wants its text in the tarball too.
+    assert "Apache License" in (collection / "LICENSE").read_text()
 
 
 def test_ansible_doc_shows_the_documented_options(installed):
