@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from sqlalchemy import delete, insert, select, text
@@ -281,12 +283,26 @@ async def replace_catalog(session: AsyncSession, catalog: Catalog, digest: str) 
     )
 
 
+def _term_rows(name: LocalizedName, aliases: list[str]) -> list[dict[str, str]]:
+    """The search terms of one item or category as stored (terms with no key are left out)."""
+    terms = dict.fromkeys([name.ko, name.en, *aliases])  # ordered, without repeats
+    rows = [{"term": term, "key": search_key(term), "compact": compact(term)} for term in terms]
+    return [row for row in rows if row["key"]]
+
+
+def load_digest(catalog: Catalog) -> str:
+    """What a load writes: the catalogue and its terms' search forms.
+
+    The forms come from code (``normalize``), so a change there reloads an unchanged catalogue
+    too; otherwise stored keys would silently stop matching the keys of new queries.
+    """
+    forms = [_term_rows(spec.name, spec.aliases) for spec in [*catalog.categories, *catalog.items]]
+    canonical = json.dumps([catalog.digest(), forms], ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 async def _insert_terms(
     session: AsyncSession, subject: dict[str, int], name: LocalizedName, aliases: list[str]
 ) -> None:
-    terms = dict.fromkeys([name.ko, name.en, *aliases])  # ordered, without repeats
-    rows = [
-        {**subject, "term": term, "key": search_key(term), "compact": compact(term)}
-        for term in terms
-    ]
-    await session.execute(insert(SearchTerm), [row for row in rows if row["key"]])
+    rows = [{**subject, **row} for row in _term_rows(name, aliases)]
+    await session.execute(insert(SearchTerm), rows)

@@ -231,7 +231,7 @@ async def reload_catalog(
     generation computed from the old catalog. It moves even when the catalog was unchanged:
     a previous seed may have committed and then failed to reach Redis.
     """
-    digest = catalog.digest()
+    digest = repository.load_digest(catalog)
     loaded = force or await repository.loaded_digest(session) != digest
     if loaded:
         await repository.replace_catalog(session, catalog, digest)

@@ -231,6 +231,29 @@ async def test_forced_reload_replaces_the_catalog_atomically() -> None:
         assert sorted(slugs) == sorted(item.slug for item in catalog.items)
 
 
+async def test_a_changed_normaliser_reloads_an_unchanged_catalog(monkeypatch) -> None:
+    from growbin.recycling import repository
+    from growbin.recycling.service import reload_catalog
+
+    catalog = load_catalog()
+    async with get_databases().sessionmaker("recycling")() as session:
+        assert await reload_catalog(session, get_redis(), catalog) is False
+    # Same data, other search forms (as after a change to normalize): the stored keys would
+    # no longer match new queries' keys, so the seed must not skip the load.
+    monkeypatch.setattr(repository, "search_key", lambda term: search_key(term) + "x")
+    try:
+        async with get_databases().sessionmaker("recycling")() as session:
+            assert await reload_catalog(session, get_redis(), catalog) is True
+    finally:
+        monkeypatch.undo()
+        async with get_databases().sessionmaker("recycling")() as session:
+            assert await reload_catalog(session, get_redis(), catalog) is True
+            stored = await session.scalar(
+                text("SELECT key FROM recycling_search_terms WHERE term = '페트병'")
+            )
+    assert stored == search_key("페트병")
+
+
 async def test_search_uses_the_trigram_index() -> None:
     async with get_databases().engine("recycling").connect() as connection:
         # Tiny tables make a sequential scan cheapest; forbid it to see whether the index

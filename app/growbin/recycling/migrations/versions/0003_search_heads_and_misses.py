@@ -15,14 +15,13 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # Filled by the seed (normalize.compact is Python). Forgetting the loaded catalogue's
-    # digest makes the next seed reload it even when the data did not change.
+    # Filled by the seed (normalize.compact is Python): the load digest covers the terms'
+    # search forms, so the next seed reloads and fills it (repository.load_digest).
     op.add_column(
         "recycling_search_terms",
         sa.Column("compact", sa.Text(), server_default="", nullable=False),
     )
     op.alter_column("recycling_search_terms", "compact", server_default=None)
-    op.execute("DELETE FROM recycling_catalog_state")
     # Created by the recycling database's owner, the role the API process logs in as: it
     # writes here without further grants.
     op.create_table(
